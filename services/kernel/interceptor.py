@@ -1,0 +1,183 @@
+"""The one server interceptor: tracing, request context, authentication, authorization, errors.
+
+Order inside it is fixed: span first (outermost), then the caller's context, then the policy
+check, then the handler; any DomainError becomes a gRPC status with google.rpc details, any
+other exception a generic INTERNAL (logged, never shown). For the REST edge it adds trailers:
+`x-crm-http-status` (201/202 on creation and jobs, 422 on validation errors), `x-crm-errors`
+(the envelope's errors) and `x-crm-pagination` (a list answer's page info).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2, json_format
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry import propagate, trace
+
+from crm.common.v1 import annotations_pb2, common_pb2
+from services.kernel import context
+from services.kernel.authn import TokenVerifier
+from services.kernel.errors import DomainError, Unauthenticated
+from services.kernel.policy import lookup
+
+log = logging.getLogger("crm.rpc")
+tracer = trace.get_tracer("crm.kernel")
+
+MAX_EDGE_ERRORS = 50  # keeps the x-crm-errors trailer well under metadata limits
+
+
+def _status_details(err: DomainError) -> tuple[tuple[str, str | bytes], ...]:
+    """google.rpc.Status (ErrorInfo + BadRequest) for gRPC clients, hints for the REST edge."""
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain="crm", metadata=err.metadata)
+    details = [any_pb2.Any()]
+    details[0].Pack(info)
+    if err.violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.message, reason=v.code)
+                for v in err.violations
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad)
+        details.append(packed)
+    status = status_pb2.Status(code=err.code.value[0], message=err.message, details=details)
+    edge_errors = [{"code": v.code, "message": v.message, "field": v.field} for v in err.violations]
+    if not edge_errors:
+        edge_errors = [{"code": err.reason, "message": err.message, "field": ""}]
+    trailers: list[tuple[str, str | bytes]] = [
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("x-crm-errors", json.dumps(edge_errors[:MAX_EDGE_ERRORS], ensure_ascii=True)),
+    ]
+    if err.http_status:
+        trailers.append(("x-crm-http-status", str(err.http_status)))
+    return tuple(trailers)
+
+
+def _pagination_trailer(response: Message) -> tuple[str, str] | None:
+    page = getattr(response, "pagination", None)
+    if isinstance(page, common_pb2.PageInfo):
+        return ("x-crm-pagination", json.dumps(json_format.MessageToDict(page, always_print_fields_with_no_presence=True)))
+    return None
+
+
+def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in ctx.invocation_metadata() or ():
+        if isinstance(value, str):
+            out[key] = value
+    return out
+
+
+class KernelInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier) -> None:
+        self.policies = policies
+        self.verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        policy = lookup(self.policies, method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, policy, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, policy, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _caller(self, policy: annotations_pb2.MethodPolicy, ctx: grpc.aio.ServicerContext[Any, Any]) -> context.RequestContext:
+        md = _metadata(ctx)
+        base = context.RequestContext(
+            request_id=md.get("x-request-id", ""),
+            client_ip=md.get("x-forwarded-for", "").split(",")[0].strip() or (ctx.peer() or ""),
+            user_agent=md.get("user-agent", ""),
+        )
+        if policy.public:
+            # A public rpc still learns who calls when a valid token comes along (logout, refresh).
+            if "authorization" in md:
+                try:
+                    return self.verifier.context(md, base)
+                except DomainError:
+                    return base
+            return base
+        caller = self.verifier.context(md, base)
+        if policy.permission:
+            caller.require(policy.permission)
+        return caller
+
+    def _unary(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
+        async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
+            with tracer.start_as_current_span(method, context=propagate.extract(_metadata(ctx)), kind=trace.SpanKind.SERVER) as span:
+                token = None
+                try:
+                    caller = self._caller(policy, ctx)
+                    token = context.bind(caller)
+                    span.set_attribute("crm.tenant_id", caller.tenant_id)
+                    span.set_attribute("crm.request_id", caller.request_id)
+                    response: Message = await inner(request, ctx)
+                    trailers: list[tuple[str, str]] = []
+                    if policy.success_status:
+                        trailers.append(("x-crm-http-status", str(policy.success_status)))
+                    page = _pagination_trailer(response)
+                    if page:
+                        trailers.append(page)
+                    if trailers:
+                        ctx.set_trailing_metadata(tuple(trailers))
+                    return response
+                except DomainError as err:
+                    span.set_attribute("crm.error_reason", err.reason)
+                    await ctx.abort(err.code, err.message, trailing_metadata=_status_details(err))
+                except grpc.aio.AbortError:
+                    raise
+                except Exception:
+                    log.exception("unhandled error in %s", method)
+                    await ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
+                finally:
+                    if token is not None:
+                        context.reset(token)
+            raise AssertionError("unreachable")
+
+        return behavior
+
+    def _stream(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
+        async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+            token = None
+            try:
+                caller = self._caller(policy, ctx)
+                token = context.bind(caller)
+                async for item in inner(request, ctx):
+                    yield item
+            except DomainError as err:
+                await ctx.abort(err.code, err.message, trailing_metadata=_status_details(err))
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("unhandled error in %s", method)
+                await ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                if token is not None:
+                    context.reset(token)
+
+        return behavior
+
+
+__all__ = ["KernelInterceptor", "Unauthenticated", "code_pb2"]

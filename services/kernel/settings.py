@@ -1,0 +1,87 @@
+"""Process settings, read once from the environment and validated at start.
+
+Unsafe combinations are refused outside development, so a deployment cannot run by accident
+with a superuser database role or without token verification keys.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.kernel.errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service process needs to know about its surroundings."""
+
+    environment: str
+    # Runtime role: subject to row-level security (never a superuser or BYPASSRLS role).
+    database_url: str
+    # Role that owns the schemas and runs migrations; the runtime URL when not given.
+    migration_database_url: str
+    nats_url: str
+    grpc_listen: str
+    # Services this process hosts (package names under services/); all when empty.
+    services: tuple[str, ...]
+    # Where other services are reached: "crm.contacts.v1.ContactsService" -> "host:port".
+    service_addresses: dict[str, str] = field(default_factory=dict)
+    jwks_file: Path | None = None
+    auth_signing_key_file: Path | None = None
+    token_issuer: str = "crm-auth"
+    token_audience: str = "crm-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    db_pool_size: int = 10
+    otel_exporter: str = ""
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        environment = e.get("CRM_ENV", "development")
+        if environment not in ENVIRONMENTS:
+            raise ConfigurationError(f"CRM_ENV must be one of {ENVIRONMENTS}, not {environment!r}")
+        database_url = e.get("CRM_DATABASE_URL", "")
+        if not database_url:
+            raise ConfigurationError("CRM_DATABASE_URL is required")
+        addresses: dict[str, str] = {}
+        for item in filter(None, e.get("CRM_SERVICE_ADDRESSES", "").split(",")):
+            name, _, address = item.partition("=")
+            addresses[name.strip()] = address.strip()
+        settings = cls(
+            environment=environment,
+            database_url=database_url,
+            migration_database_url=e.get("CRM_MIGRATION_DATABASE_URL") or database_url,
+            nats_url=e.get("CRM_NATS_URL", "nats://127.0.0.1:4222"),
+            grpc_listen=e.get("CRM_GRPC_LISTEN", "127.0.0.1:50051"),
+            services=tuple(s for s in e.get("CRM_SERVICES", "").split(",") if s),
+            service_addresses=addresses,
+            jwks_file=Path(e["CRM_JWKS_FILE"]) if e.get("CRM_JWKS_FILE") else None,
+            auth_signing_key_file=(
+                Path(e["CRM_AUTH_SIGNING_KEY_FILE"]) if e.get("CRM_AUTH_SIGNING_KEY_FILE") else None
+            ),
+            access_token_ttl_seconds=int(e.get("CRM_ACCESS_TOKEN_TTL", "900")),
+            refresh_token_ttl_seconds=int(e.get("CRM_REFRESH_TOKEN_TTL", str(30 * 24 * 3600))),
+            db_pool_size=int(e.get("CRM_DB_POOL_SIZE", "10")),
+            otel_exporter=e.get("CRM_OTEL_EXPORTER", ""),
+            log_level=e.get("CRM_LOG_LEVEL", "INFO"),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.jwks_file is None and self.auth_signing_key_file is None:
+            raise ConfigurationError("CRM_JWKS_FILE (or CRM_AUTH_SIGNING_KEY_FILE) is required")
+        if not 60 <= self.access_token_ttl_seconds <= 3600:
+            raise ConfigurationError("CRM_ACCESS_TOKEN_TTL must be between 60 and 3600 seconds")
+        if self.environment == "production" and self.database_url.startswith("postgresql://postgres@"):
+            raise ConfigurationError("refusing to run production as the postgres superuser")
+
+    def address_of(self, service_full_name: str, default: str) -> str:
+        """Where to reach another service; the local server when it is hosted here."""
+        return self.service_addresses.get(service_full_name, default)
