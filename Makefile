@@ -34,6 +34,7 @@ lint: install
 
 test: install gen-check
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
+	$(BIN)/ruff check services edge tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 run: install

@@ -16,6 +16,8 @@ import jwt
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
+from services.auth import passwords
+from services.auth.keys import SigningKey
 from services.kernel import context
 from services.kernel.authn import permissions_of
 from services.kernel.db import Database
@@ -28,8 +30,6 @@ from services.kernel.errors import (
 )
 from services.kernel.events import emit
 from services.kernel.settings import Settings
-from services.auth import passwords
-from services.auth.keys import SigningKey
 
 SCHEMA = "auth"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")

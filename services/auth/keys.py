@@ -29,7 +29,7 @@ class SigningKey:
     def load(cls, path: Path) -> SigningKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
+            raise TypeError(f"{path} is not an Ed25519 private key")
         return cls(key)
 
     @classmethod

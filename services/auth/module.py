@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-
 from crm.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+
 from services.auth.domain import SCHEMA, AuthDomain
 from services.auth.keys import SigningKey
 from services.auth.servicer import AuthServicer

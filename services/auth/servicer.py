@@ -7,12 +7,12 @@ import time
 from typing import Any
 
 import grpc
+from crm.auth.v1 import auth_service_pb2 as pb
+from crm.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 from sqlalchemy.engine import RowMapping
 
-from crm.auth.v1 import auth_service_pb2 as pb
-from crm.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from services.auth.domain import AuthDomain, Tokens
 from services.kernel import context
 from services.kernel.authn import RevokedSessions

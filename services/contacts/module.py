@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-
 from crm.contacts.v1 import contacts_service_pb2, contacts_service_pb2_grpc
+
 from services.contacts.domain import ContactsDomain
 from services.contacts.servicer import ContactsServicer
 from services.contacts.tables import SCHEMA

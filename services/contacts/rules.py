@@ -12,7 +12,7 @@ from typing import Any
 from services.contacts.tables import WRITABLE as WRITABLE_FIELDS
 from services.kernel.errors import FieldViolation
 
-__all__ = ["WRITABLE_FIELDS", "check", "camel", "normalize_phone"]
+__all__ = ["WRITABLE_FIELDS", "camel", "check", "normalize_phone"]
 
 LIFECYCLE_STAGES = frozenset({"", "subscriber", "lead", "opportunity", "customer", "evangelist", "other"})
 RELATIONSHIP_TYPES = frozenset(

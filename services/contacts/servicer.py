@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
-from google.api import httpbody_pb2
-from google.protobuf import empty_pb2, json_format
-
 from crm.common.v1 import common_pb2
 from crm.contacts.v1 import contact_pb2 as cpb
 from crm.contacts.v1 import contacts_service_pb2 as pb
 from crm.contacts.v1 import contacts_service_pb2_grpc as pb_grpc
+from google.api import httpbody_pb2
+from google.protobuf import empty_pb2, json_format
+
 from services.contacts import tabular
 from services.contacts.domain import LIST_SPEC, ContactsDomain, parse_id
 from services.contacts.rules import WRITABLE_FIELDS

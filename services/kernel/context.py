@@ -40,7 +40,7 @@ class RequestContext:
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "crm_request_context", default=RequestContext()
+    "crm_request_context", default=RequestContext()  # noqa: B039 - frozen, never mutated
 )
 
 

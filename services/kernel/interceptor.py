@@ -15,15 +15,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from crm.common.v1 import annotations_pb2, common_pb2
 from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import propagate, trace
 
-from crm.common.v1 import annotations_pb2, common_pb2
 from services.kernel import context
 from services.kernel.authn import TokenVerifier
-from services.kernel.errors import DomainError, Unauthenticated
+from services.kernel.errors import DomainError
 from services.kernel.policy import lookup
 
 log = logging.getLogger("crm.rpc")
@@ -179,5 +179,3 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
 
         return behavior
 
-
-__all__ = ["KernelInterceptor", "Unauthenticated", "code_pb2"]

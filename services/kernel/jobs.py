@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm.common.v1 import common_pb2
 from google.protobuf import timestamp_pb2
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm.common.v1 import common_pb2
 from services.kernel import context
 from services.kernel.db import Database
 from services.kernel.errors import NotFound

@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from crm.common.v1 import common_pb2
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crm.common.v1 import common_pb2
 from services.kernel.errors import FieldViolation, InvalidArgument
 
 DEFAULT_LIMIT = 20
@@ -167,7 +167,7 @@ def _coerce(kind: Kind, value: Any, path: str) -> Any:
         if kind == "uuid":
             return uuid.UUID(str(value))
         if kind == "time":
-            parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            parsed = dt.datetime.fromisoformat(str(value))
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         if kind == "int":
             if isinstance(value, bool):

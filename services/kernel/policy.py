@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from google.protobuf.descriptor import ServiceDescriptor
-
 from crm.common.v1 import annotations_pb2
+from google.protobuf.descriptor import ServiceDescriptor
 
 # Infrastructure rpcs any caller may use (load balancers and tools call them without tokens).
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
