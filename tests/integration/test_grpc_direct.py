@@ -8,9 +8,9 @@ import grpc
 import httpx
 import jwt
 import pytest
+from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 from services.devstack import DevStack
 from tests.integration.conftest import sign_up
 
@@ -59,7 +59,7 @@ def test_forged_tokens_refused_by_the_service_itself(api: httpx.Client, stub: co
         token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"),
         "not-a-token",
     ]
-    header, payload, sig = token.split(".")
+    header, _payload, sig = token.split(".")
     forged.append(".".join([header, jwt.utils.base64url_encode(b'{"sub":"x"}').decode(), sig]))
     for bad in forged:
         with pytest.raises(grpc.RpcError) as err:
