@@ -139,8 +139,6 @@ class ContactsDomain:
             raise validation(problems)
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
-            if mask is None and not (clean.get("first_name") or clean.get("last_name") or clean.get("email")):
-                raise validation([FieldViolation("firstName", "a contact needs a first name, a last name or an email", "REQUIRED")])
             merged = {**dict(before), **clean}
             if not (merged["first_name"] or merged["last_name"] or merged["email"]):
                 raise validation([FieldViolation("firstName", "a contact needs a first name, a last name or an email", "REQUIRED")])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -124,49 +125,23 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             caller.require(policy.permission)
         return caller
 
-    def _unary(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
-        async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
-            with tracer.start_as_current_span(method, context=propagate.extract(_metadata(ctx)), kind=trace.SpanKind.SERVER) as span:
-                token = None
-                try:
-                    caller = self._caller(policy, ctx)
-                    token = context.bind(caller)
-                    span.set_attribute("crm.tenant_id", caller.tenant_id)
-                    span.set_attribute("crm.request_id", caller.request_id)
-                    response: Message = await inner(request, ctx)
-                    trailers: list[tuple[str, str]] = []
-                    if policy.success_status:
-                        trailers.append(("x-crm-http-status", str(policy.success_status)))
-                    page = _pagination_trailer(response)
-                    if page:
-                        trailers.append(page)
-                    if trailers:
-                        ctx.set_trailing_metadata(tuple(trailers))
-                    return response
-                except DomainError as err:
-                    span.set_attribute("crm.error_reason", err.reason)
-                    await ctx.abort(err.code, err.message, trailing_metadata=_status_details(err))
-                except grpc.aio.AbortError:
-                    raise
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    await ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
-                finally:
-                    if token is not None:
-                        context.reset(token)
-            raise AssertionError("unreachable")
-
-        return behavior
-
-    def _stream(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
-        async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+    @asynccontextmanager
+    async def _serving(
+        self, method: str, policy: annotations_pb2.MethodPolicy, ctx: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[None]:
+        """One rpc's frame, for unary and streaming alike: span, caller, policy, error mapping."""
+        with tracer.start_as_current_span(
+            method, context=propagate.extract(_metadata(ctx)), kind=trace.SpanKind.SERVER
+        ) as span:
             token = None
             try:
                 caller = self._caller(policy, ctx)
                 token = context.bind(caller)
-                async for item in inner(request, ctx):
-                    yield item
+                span.set_attribute("crm.tenant_id", caller.tenant_id)
+                span.set_attribute("crm.request_id", caller.request_id)
+                yield
             except DomainError as err:
+                span.set_attribute("crm.error_reason", err.reason)
                 await ctx.abort(err.code, err.message, trailing_metadata=_status_details(err))
             except grpc.aio.AbortError:
                 raise
@@ -177,5 +152,27 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                 if token is not None:
                     context.reset(token)
 
+    def _unary(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
+        async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
+            async with self._serving(method, policy, ctx):
+                response: Message = await inner(request, ctx)
+                trailers: list[tuple[str, str]] = []
+                if policy.success_status:
+                    trailers.append(("x-crm-http-status", str(policy.success_status)))
+                page = _pagination_trailer(response)
+                if page:
+                    trailers.append(page)
+                if trailers:
+                    ctx.set_trailing_metadata(tuple(trailers))
+                return response
+            raise AssertionError("unreachable: errors abort the rpc")
+
         return behavior
 
+    def _stream(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
+        async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+            async with self._serving(method, policy, ctx):
+                async for item in inner(request, ctx):
+                    yield item
+
+        return behavior

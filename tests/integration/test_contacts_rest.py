@@ -80,6 +80,8 @@ def test_import_then_export(api: httpx.Client, tenant: dict[str, str]) -> None:
     r = api.get("/v1/contacts/export?format=csv", headers=h(tenant))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "cara@x.com" in r.text and "'=EVIL" in r.text
+    r = api.get("/v1/contacts/export?format=pdf", headers=h(tenant))
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "format"
 
 
 def test_logout_revokes_tokens(api: httpx.Client) -> None:
