@@ -15,11 +15,11 @@ from typing import Any
 import jwt
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.auth import passwords
+from services.auth import identity, passwords
 from services.auth.keys import SigningKey
 from services.kernel import context
-from services.kernel.authn import permissions_of
 from services.kernel.db import Database
 from services.kernel.errors import (
     FieldViolation,
@@ -179,9 +179,13 @@ class AuthDomain:
             )
             await emit(conn, SCHEMA, "crm.auth.login.succeeded", str(user["id"]),
                        {"userId": str(user["id"]), "sessionId": str(session_id)}, tenant_id=str(tenant_id))
-        return Tokens(self._access_token(user, session_id), refresh, self.settings.access_token_ttl_seconds, str(tenant_id))
+            access = await self._access_token(conn, user, session_id)
+        return Tokens(access, refresh, self.settings.access_token_ttl_seconds, str(tenant_id))
 
-    def _access_token(self, user: RowMapping, session_id: uuid.UUID) -> str:
+    async def _access_token(self, conn: AsyncConnection, user: RowMapping, session_id: uuid.UUID) -> str:
+        """A signed access token carrying the user's effective permissions and rate-limit tier."""
+        plan = (await conn.execute(text("SELECT plan FROM auth.tenants WHERE id = :t"),
+                                   {"t": user["tenant_id"]})).scalar_one()
         now = int(time.time())
         claims = {
             "iss": self.settings.token_issuer,
@@ -190,6 +194,8 @@ class AuthDomain:
             "tid": str(user["tenant_id"]),
             "sid": str(session_id),
             "roles": list(user["roles"]),
+            "perms": await identity.effective_permissions(conn, list(user["roles"])),
+            "tier": identity.tier_for(plan),
             "email": user["email"],
             "iat": now,
             "nbf": now,
@@ -227,7 +233,8 @@ class AuthDomain:
                 ),
                 {"h": new_hash, "id": session_id},
             )
-        return Tokens(self._access_token(user, session_id), new_refresh, self.settings.access_token_ttl_seconds, str(tenant_id))
+            access = await self._access_token(conn, user, session_id)
+        return Tokens(access, new_refresh, self.settings.access_token_ttl_seconds, str(tenant_id))
 
     async def logout(self, refresh_token: str) -> str:
         """Revoke the caller's session (or the refresh token's, which must be the caller's own)."""
@@ -241,13 +248,8 @@ class AuthDomain:
                     violations=[FieldViolation("refreshToken", "does not belong to this session", "SESSION_MISMATCH")],
                 )
         async with self.db.transaction() as conn:
-            await conn.execute(
-                text("UPDATE auth.sessions SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
-                {"id": uuid.UUID(session_id)},
-            )
-            until = time.time() + self.settings.access_token_ttl_seconds + 60
-            await emit(conn, SCHEMA, "crm.auth.session.revoked", session_id,
-                       {"sessionId": session_id, "userId": ctx.user_id, "until": until, "reason": "logout"})
+            await identity.revoke_session(conn, self.settings, session_id=session_id, user_id=ctx.user_id,
+                                          reason="logout")
         return session_id
 
     async def userinfo(self) -> tuple[RowMapping, list[str]]:
@@ -256,6 +258,7 @@ class AuthDomain:
             user = (
                 await conn.execute(text("SELECT * FROM auth.users WHERE id = :id"), {"id": uuid.UUID(ctx.user_id)})
             ).mappings().first()
-        if user is None:
-            raise NotFound("user not found")
-        return user, sorted(permissions_of(tuple(user["roles"])))
+            if user is None:
+                raise NotFound("user not found")
+            perms = await identity.effective_permissions(conn, list(user["roles"]))
+        return user, perms

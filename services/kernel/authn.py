@@ -44,13 +44,23 @@ def permissions_of(roles: list[str] | tuple[str, ...]) -> frozenset[str]:
 
 
 class RevokedSessions:
-    """Session ids whose tokens must stop working, each kept until its tokens would expire."""
+    """Tokens that must stop working before they expire, each entry kept until they would.
+
+    Two kinds: a whole session (logout, session kill), and every token a user was issued
+    before a moment (deactivation, password change, role change: the client refreshes and
+    its new token carries the new permissions, or it cannot refresh at all).
+    """
 
     def __init__(self) -> None:
         self._until: dict[str, float] = {}
+        self._users: dict[str, tuple[float, float]] = {}  # user id -> (issued before, kept until)
 
     def add(self, session_id: str, until: float) -> None:
         self._until[session_id] = max(until, self._until.get(session_id, 0.0))
+
+    def add_user(self, user_id: str, before: float, until: float) -> None:
+        old_before, old_until = self._users.get(user_id, (0.0, 0.0))
+        self._users[user_id] = (max(before, old_before), max(until, old_until))
 
     def __contains__(self, session_id: str) -> bool:
         until = self._until.get(session_id)
@@ -60,6 +70,16 @@ class RevokedSessions:
             del self._until[session_id]
             return False
         return True
+
+    def user_token_revoked(self, user_id: str, issued_at: float) -> bool:
+        entry = self._users.get(user_id)
+        if entry is None:
+            return False
+        before, until = entry
+        if until < time.time():
+            del self._users[user_id]
+            return False
+        return issued_at < before
 
 
 class TokenVerifier:
@@ -90,6 +110,8 @@ class TokenVerifier:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED")
         if cached["sid"] in self.revoked:
             raise Unauthenticated("session has ended", reason="SESSION_REVOKED")
+        if self.revoked.user_token_revoked(cached["sub"], float(cached["iat"])):
+            raise Unauthenticated("token no longer valid: refresh it", reason="TOKEN_REVOKED")
         return cached
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -124,13 +146,18 @@ class TokenVerifier:
         if asked and asked.lower() != tenant.lower():
             raise PermissionDenied("the token is not valid for this tenant", reason="TENANT_MISMATCH")
         roles = tuple(claims.get("roles", ()))
+        # `perms` is the effective permission set the auth service resolved (custom roles
+        # included); tokens without it get the built-in roles' permissions.
+        perms = claims.get("perms")
         return RequestContext(
             request_id=base.request_id,
             tenant_id=tenant,
             user_id=claims["sub"],
             session_id=claims["sid"],
             roles=roles,
-            permissions=permissions_of(roles),
+            permissions=frozenset(perms) if isinstance(perms, list) else permissions_of(roles),
+            tier=str(claims.get("tier", "standard")),
+            client_id=str(claims.get("cid", "")),
             client_ip=base.client_ip,
             user_agent=base.user_agent,
         )

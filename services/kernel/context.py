@@ -20,6 +20,8 @@ class RequestContext:
     permissions: frozenset[str] = field(default_factory=frozenset)
     client_ip: str = ""
     user_agent: str = ""
+    tier: str = "standard"  # rate-limit tier: standard, premium, api_integration
+    client_id: str = ""  # set when an OAuth client (client credentials) is calling
 
     @property
     def authenticated(self) -> bool:

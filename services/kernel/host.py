@@ -34,7 +34,8 @@ from services.kernel.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # room for 64 MiB imports after base64-free HttpBody framing
-SESSION_REVOKED = "crm.auth.session.revoked"
+SESSION_REVOKED = "crm.auth.session.revoked"  # data: {sessionId, until}
+USER_TOKENS_REVOKED = "crm.auth.user.revoked"  # data: {userId, before, until}
 
 
 @dataclass
@@ -62,6 +63,9 @@ class ServiceModule:
     migrations: Path
     descriptors: tuple[ServiceDescriptor, ...]
     register: Callable[[grpc.aio.Server, Runtime], Awaitable[None]]
+    # Modules that share a schema (auth, users and tenants share `auth`: identity is one
+    # consistency boundary) keep separate migration histories in separate version tables.
+    version_table: str = "alembic_version"
 
 
 def load_modules(names: tuple[str, ...]) -> list[ServiceModule]:
@@ -97,7 +101,8 @@ class Host:
     async def start(self) -> int:
         s = self.settings
         for module in self.modules:
-            await asyncio.to_thread(migrations.upgrade, module.schema, module.migrations, s.migration_database_url, s.database_url)
+            await asyncio.to_thread(migrations.upgrade, module.schema, module.migrations, s.migration_database_url,
+                                    s.database_url, module.version_table)
         db = Database(s.database_url, pool_size=s.db_pool_size)
         await db.check_runtime_role()
         bus = EventBus(s.nats_url)
@@ -140,7 +145,7 @@ class Host:
             await result
 
     async def _follow_revocations(self, runtime: Runtime) -> None:
-        """Replay recent session revocations, then follow new ones as they happen."""
+        """Replay recent revocations (sessions and users), then follow new ones as they happen."""
         assert runtime.bus.js is not None
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.access_token_ttl_seconds + 60)
 
@@ -148,12 +153,15 @@ class Host:
             try:
                 event = json.loads(msg.data)  # type: ignore[attr-defined]
                 data = event["data"]
-                runtime.revoked.add(data["sessionId"], float(data["until"]))
+                if "sessionId" in data:
+                    runtime.revoked.add(data["sessionId"], float(data["until"]))
+                else:
+                    runtime.revoked.add_user(data["userId"], float(data["before"]), float(data["until"]))
             except (KeyError, ValueError, TypeError):
                 log.warning("ignoring malformed revocation event")
 
         await runtime.bus.js.subscribe(
-            SESSION_REVOKED,
+            "crm.auth.*.revoked",
             cb=on_revoked,
             ordered_consumer=True,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),

@@ -24,12 +24,14 @@ from services.kernel.db import sqlalchemy_url
 TENANT_PREDICATE = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 
 
-def upgrade(schema: str, migrations_dir: Path, migration_url: str, runtime_url: str) -> None:
+def upgrade(schema: str, migrations_dir: Path, migration_url: str, runtime_url: str,
+            version_table: str = "alembic_version") -> None:
     """Bring `schema` to the newest revision (blocking; run it in a thread)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.attributes["crm_schema"] = schema
     cfg.attributes["crm_url"] = migration_url
+    cfg.attributes["crm_version_table"] = version_table
     runtime_role = urlsplit(runtime_url).username or ""
     migration_role = urlsplit(migration_url).username or ""
     cfg.attributes["crm_runtime_role"] = runtime_role if runtime_role != migration_role else ""
@@ -51,6 +53,7 @@ def run_env() -> None:
         alembic_context.configure(
             connection=connection,
             version_table_schema=schema,
+            version_table=cfg.attributes.get("crm_version_table", "alembic_version"),
             include_schemas=True,
             transaction_per_migration=False,
         )
