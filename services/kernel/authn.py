@@ -33,6 +33,8 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
         {"contacts:read", "contacts:write", "contacts:import", "contacts:export", "contacts:merge", "users:read"}
     ),
     "read_only": frozenset({"contacts:read", "users:read"}),
+    # Operators of the whole installation (made by the operator CLI, never by sign-up).
+    "platform_operator": frozenset({"platform:*"}),
 }
 
 

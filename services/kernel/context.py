@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from services.kernel.errors import PermissionDenied, Unauthenticated
 
 
+PLATFORM = "platform"
+
+
 @dataclass(frozen=True)
 class RequestContext:
     """Who is calling, for which tenant, and how to correlate the call."""
@@ -28,11 +31,16 @@ class RequestContext:
         return bool(self.user_id and self.tenant_id)
 
     def can(self, permission: str) -> bool:
-        """`contacts:write` is granted by itself, by `contacts:*` and by `*`."""
+        """`contacts:write` is granted by itself, by `contacts:*` and by `*`.
+
+        `platform:` permissions (operating every tenant) are never implied by `*`: a tenant's
+        admin has every permission inside the tenant and none over the platform.
+        """
         if not permission:
             return True
         resource = permission.split(":", 1)[0]
-        return bool({permission, f"{resource}:*", "*"} & self.permissions)
+        granted = {permission, f"{resource}:*"} if resource == PLATFORM else {permission, f"{resource}:*", "*"}
+        return bool(granted & self.permissions)
 
     def require(self, permission: str) -> None:
         if not self.authenticated:
