@@ -6,7 +6,7 @@ SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["
 PROTOS := $(shell find proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
-.PHONY: install gen gen-check lint test run bench clean
+.PHONY: install gen gen-check lint test breaking run bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,17 @@ test: install gen-check
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
 	$(BIN)/ruff check services edge tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Contracts must not break their users: compare the protos with BASE's (the previous commit of
+# main by default; origin/main when there is one, as on a branch).
+BASE ?= $(shell git rev-parse -q --verify origin/main >/dev/null && echo origin/main || echo HEAD~1)
+breaking: gen
+	@if ! git cat-file -e $(BASE):proto 2>/dev/null; then echo "no protos at $(BASE): nothing to compare"; exit 0; fi; \
+	rm -rf .breaking && mkdir -p .breaking && git archive $(BASE) proto | tar -x -C .breaking && \
+	$(BIN)/python -m grpc_tools.protoc -I.breaking/proto -I$(SITE) --include_imports \
+	  --descriptor_set_out=.breaking/base.binpb $$(find .breaking/proto -name '*.proto' | sort) && \
+	$(BIN)/buf breaking gen/descriptor.binpb --against .breaking/base.binpb --path crm --config buf.yaml && \
+	echo "buf breaking: no breaking change against $(BASE)"; status=$$?; rm -rf .breaking; exit $$status
 
 run: install
 	$(BIN)/python -m services.devstack --data-dir .data --port 8080
