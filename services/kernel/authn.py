@@ -29,8 +29,10 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
         {f"{r}:*" for r in ("contacts", "accounts", "leads", "deals", "pipelines", "activities", "reports")}
         | {"users:read"}
     ),
+    # Reps see every contact but change only their own (the usual CRM default).
     "sales_rep": frozenset(
-        {"contacts:read", "contacts:write", "contacts:import", "contacts:export", "contacts:merge", "users:read"}
+        {"contacts:read", "contacts:write:own", "contacts:delete:own", "contacts:import", "contacts:export",
+         "users:read"}
     ),
     "read_only": frozenset({"contacts:read", "users:read"}),
     # Operators of the whole installation (made by the operator CLI, never by sign-up).
@@ -159,6 +161,7 @@ class TokenVerifier:
             roles=roles,
             permissions=frozenset(perms) if isinstance(perms, list) else permissions_of(roles),
             tier=str(claims.get("tier", "standard")),
+            team=tuple(str(u) for u in claims.get("team", ()) if isinstance(u, str)),
             client_id=str(claims.get("cid", "")),
             client_ip=base.client_ip,
             user_agent=base.user_agent,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.kernel.errors import PermissionDenied, Unauthenticated
 
 PLATFORM = "platform"
+SCOPES = ("team", "own")  # `contacts:read:team`: only records owned by the caller's team
 
 
 @dataclass(frozen=True)
@@ -24,22 +25,48 @@ class RequestContext:
     user_agent: str = ""
     tier: str = "standard"  # rate-limit tier: standard, premium, api_integration
     client_id: str = ""  # set when an OAuth client (client credentials) is calling
+    team: tuple[str, ...] = ()  # user ids of the caller's teams (the caller included)
+    # Owners whose records this rpc may read / change; None means every owner in the tenant.
+    # Set by the interceptor from the rpc's resource and enforced by row-level security.
+    read_owners: tuple[str, ...] | None = None
+    write_owners: tuple[str, ...] | None = None
 
     @property
     def authenticated(self) -> bool:
         return bool(self.user_id and self.tenant_id)
 
     def can(self, permission: str) -> bool:
-        """`contacts:write` is granted by itself, by `contacts:*` and by `*`.
+        """`contacts:write` is granted by itself, by `contacts:*`, by `*`, and within a scope by
+        `contacts:write:team` or `contacts:write:own` (see `owners`).
 
         `platform:` permissions (operating every tenant) are never implied by `*`: a tenant's
         admin has every permission inside the tenant and none over the platform.
         """
         if not permission:
             return True
+        return self._unscoped(permission) or bool({f"{permission}:{s}" for s in SCOPES} & self.permissions)
+
+    def _unscoped(self, permission: str) -> bool:
         resource = permission.split(":", 1)[0]
         granted = {permission, f"{resource}:*"} if resource == PLATFORM else {permission, f"{resource}:*", "*"}
         return bool(granted & self.permissions)
+
+    def owners(self, permission: str) -> tuple[str, ...] | None:
+        """Whose records `permission` reaches: None for all, the team's or only the caller's."""
+        if self._unscoped(permission):
+            return None
+        if f"{permission}:team" in self.permissions:
+            return tuple(sorted({self.user_id, *self.team}))
+        if f"{permission}:own" in self.permissions:
+            return (self.user_id,)
+        return ()
+
+    def scoped_to(self, resource: str) -> RequestContext:
+        """This caller with the record scopes of `resource` (`<resource>:read` and `:write`)."""
+        read, write = self.owners(f"{resource}:read"), self.owners(f"{resource}:write")
+        # What one may change one may also see (INSERT ... RETURNING reads the new row).
+        read = None if read is None or write is None else tuple(sorted({*read, *write}))
+        return replace(self, read_owners=read, write_owners=write)
 
     def require(self, permission: str) -> None:
         if not self.authenticated:

@@ -33,8 +33,14 @@ def metadata(schema: str) -> MetaData:
 
 
 _SET_CONTEXT = text(
-    "SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true)"
+    "SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true), "
+    "set_config('app.read_owners', :read_owners, true), set_config('app.write_owners', :write_owners, true)"
 )
+
+
+def _owners(owners: tuple[str, ...] | None) -> str:
+    """The setting `owner_scope` policies read: `*` for every owner, else a list of user ids."""
+    return "*" if owners is None else ",".join(owners)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -89,7 +95,9 @@ class Database:
         tenant = ctx.tenant_id if tenant_id is None else tenant_id
         async with self.engine.begin() as conn:
             if tenant:
-                await conn.execute(_SET_CONTEXT, {"tenant_id": tenant, "user_id": ctx.user_id})
+                await conn.execute(_SET_CONTEXT, {"tenant_id": tenant, "user_id": ctx.user_id,
+                                                  "read_owners": _owners(ctx.read_owners),
+                                                  "write_owners": _owners(ctx.write_owners)})
             yield conn
 
     async def close(self) -> None:

@@ -105,3 +105,16 @@ class Unavailable(DomainError):
 def validation(violations: list[FieldViolation], message: str = "validation failed") -> ValidationFailed:
     """A 422 listing every offending field."""
     return ValidationFailed(message, violations=violations)
+
+
+def from_database(exc: BaseException) -> DomainError | None:
+    """The caller's fault hidden in a database error, when there is one.
+
+    Row-level security refusing a row (SQLSTATE 42501) means the caller tried to write a record
+    outside its scope (another owner's, with only `:own` rights): a 403, not a server error.
+    """
+    orig = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's error
+    state = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    if state == "42501":
+        return PermissionDenied("the record is outside what your role may change", reason="OUT_OF_SCOPE")
+    return None

@@ -24,7 +24,7 @@ from opentelemetry import propagate, trace
 
 from services.kernel import context
 from services.kernel.authn import TokenVerifier
-from services.kernel.errors import DomainError
+from services.kernel.errors import DomainError, from_database
 from services.kernel.policy import lookup
 
 log = logging.getLogger("crm.rpc")
@@ -123,6 +123,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
         caller = self.verifier.context(md, base)
         if policy.permission:
             caller.require(policy.permission)
+            caller = caller.scoped_to(policy.permission.split(":", 1)[0])
         return caller
 
     @asynccontextmanager
@@ -145,7 +146,10 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                 await ctx.abort(err.code, err.message, trailing_metadata=_status_details(err))
             except grpc.aio.AbortError:
                 raise
-            except Exception:
+            except Exception as exc:
+                mapped = from_database(exc)
+                if mapped is not None:
+                    await ctx.abort(mapped.code, mapped.message, trailing_metadata=_status_details(mapped))
                 log.exception("unhandled error in %s", method)
                 await ctx.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:

@@ -95,6 +95,50 @@ def enable_tenant_isolation(op: Any, table: str) -> None:
     )
 
 
+def _owner_predicate(setting: str, column: str) -> str:
+    # CASE, not OR: PostgreSQL may evaluate either side of an OR first, and '*' is no uuid.
+    return (f"(CASE WHEN current_setting('{setting}', true) = '*' THEN true ELSE coalesce({column} = ANY("
+            f"string_to_array(NULLIF(current_setting('{setting}', true), ''), ',')::uuid[]), false) END)")
+
+
+def enable_owner_scope(op: Any, table: str, column: str = "owner_id") -> None:
+    """Record scopes on top of tenant isolation: a caller holding only `x:read:own` (or `:team`)
+    sees only those owners' rows, and one holding `x:write:own` creates and changes only those.
+
+    Restrictive policies, so they narrow `tenant_isolation` and never widen it; the settings
+    come from services/kernel/db.py on every transaction (`*` when the caller is unscoped).
+    Changing or deleting a row one can see but not change fails loudly (SQLSTATE 42501, which
+    the kernel answers with 403) instead of silently touching nothing.
+    """
+    schema, name = table.split(".")
+    read, write = _owner_predicate("app.read_owners", column), _owner_predicate("app.write_owners", column)
+    op.execute(f"CREATE POLICY owner_read ON {table} AS RESTRICTIVE FOR SELECT USING ({read})")
+    op.execute(f"CREATE POLICY owner_insert ON {table} AS RESTRICTIVE FOR INSERT WITH CHECK ({write})")
+    op.execute(f"CREATE POLICY owner_update ON {table} AS RESTRICTIVE FOR UPDATE USING ({read}) WITH CHECK ({write})")
+    op.execute(f"CREATE POLICY owner_delete ON {table} AS RESTRICTIVE FOR DELETE USING ({read})")
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION {schema}.refuse_out_of_scope_delete() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            owner uuid;
+        BEGIN
+            EXECUTE format('SELECT ($1).%I', TG_ARGV[0]) USING OLD INTO owner;
+            IF current_setting('app.write_owners', true) <> '*' THEN
+                IF owner IS NULL OR NOT owner = ANY(
+                        string_to_array(NULLIF(current_setting('app.write_owners', true), ''), ',')::uuid[]) THEN
+                    RAISE EXCEPTION 'row outside the caller''s write scope' USING ERRCODE = 'insufficient_privilege';
+                END IF;
+            END IF;
+            RETURN OLD;
+        END $$"""
+    )
+    op.execute(
+        f"CREATE TRIGGER {name}_owner_scope BEFORE DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_out_of_scope_delete('{column}')"
+    )
+
+
 def create_outbox(op: Any, schema: str) -> None:
     """The transactional outbox of a service, with a trigger that wakes the relay on commit."""
     op.execute(
