@@ -162,6 +162,7 @@ class TokenVerifier:
             permissions=frozenset(perms) if isinstance(perms, list) else permissions_of(roles),
             tier=str(claims.get("tier", "standard")),
             team=tuple(str(u) for u in claims.get("team", ()) if isinstance(u, str)),
+            token=token.strip(),
             client_id=str(claims.get("cid", "")),
             client_ip=base.client_ip,
             user_agent=base.user_agent,

@@ -26,6 +26,7 @@ class RequestContext:
     tier: str = "standard"  # rate-limit tier: standard, premium, api_integration
     client_id: str = ""  # set when an OAuth client (client credentials) is calling
     team: tuple[str, ...] = ()  # user ids of the caller's teams (the caller included)
+    token: str = field(default="", repr=False)  # the caller's bearer token, forwarded on internal calls
     # Owners whose records this rpc may read / change; None means every owner in the tenant.
     # Set by the interceptor from the rpc's resource and enforced by row-level security.
     read_owners: tuple[str, ...] | None = None

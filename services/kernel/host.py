@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -25,6 +26,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.kernel import migrations, policy
 from services.kernel.authn import RevokedSessions, TokenVerifier
+from services.kernel.clients import ServiceClients
 from services.kernel.db import Database
 from services.kernel.events import EventBus, OutboxRelay
 from services.kernel.interceptor import KernelInterceptor
@@ -49,6 +51,11 @@ class Runtime:
     verifier: TokenVerifier
     address: str = ""  # where this process serves, for calls to co-hosted services
     job_runners: list[JobRunner] = field(default_factory=list)
+    clients: ServiceClients | None = None  # calls to other services (set once the port is known)
+
+    def client(self, service: str, factory: Callable[[grpc.aio.Channel], Any]) -> Any:
+        assert self.clients is not None
+        return self.clients.stub(service, factory)
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
@@ -88,6 +95,15 @@ def load_jwks(settings: Settings) -> dict[str, object]:
     return SigningKey.load(settings.auth_signing_key_file).jwks()
 
 
+def _service_signer(settings: Settings) -> Any:
+    """The key background work signs its service tokens with (absent: no acting on its own)."""
+    if settings.auth_signing_key_file is None or not settings.auth_signing_key_file.exists():
+        return None
+    from services.auth.keys import SigningKey
+
+    return SigningKey.load(settings.auth_signing_key_file)
+
+
 class Host:
     def __init__(self, settings: Settings, modules: list[ServiceModule]) -> None:
         self.settings = settings
@@ -124,6 +140,7 @@ class Host:
         self.port = server.add_insecure_port(s.grpc_listen)
         host = s.grpc_listen.rsplit(":", 1)[0]
         runtime.address = f"{host}:{self.port}"
+        runtime.clients = ServiceClients(s, runtime.address, {d.full_name for d in descriptors}, _service_signer(s))
         for module in self.modules:
             await module.register(server, runtime)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -179,5 +196,7 @@ class Host:
         if self.runtime is not None:
             for runner in self.runtime.job_runners:
                 await runner.stop()
+            if self.runtime.clients is not None:
+                await self.runtime.clients.close()
             await self.runtime.bus.close()
             await self.runtime.db.close()

@@ -104,3 +104,33 @@ async def test_a_users_tokens_stop_when_the_revocation_event_arrives(stack: DevS
         fresh = mint(stack, tenant_id=tenant, user_id=user, perms=WRITER, iat=int(time.time()) + 1,
                      nbf=int(time.time()))
         await stub.ListContacts(contacts_service_pb2.ListContactsRequest(), metadata=_md(fresh, tenant))
+
+
+async def test_service_clients_forward_the_caller_or_act_as_a_limited_service(stack: DevStack) -> None:
+    from services.auth.keys import SigningKey
+    from services.kernel import context
+    from services.kernel.clients import ServiceClients
+
+    name = "crm.contacts.v1.ContactsService"
+    settings = Settings.from_env(stack.service_env(CRM_SERVICE_ADDRESSES=f"{name}=127.0.0.1:{stack.grpc_port}"))
+    clients = ServiceClients(settings, "127.0.0.1:1", set(), SigningKey.load(stack.key_file))
+    stub = clients.stub(name, contacts_service_pb2_grpc.ContactsServiceStub)
+    tenant = str(uuid.uuid4())
+    user_token = mint(stack, tenant_id=tenant, perms=WRITER)
+    bound = context.bind(context.RequestContext(tenant_id=tenant, user_id=str(uuid.uuid4()), token=user_token))
+    try:
+        made = await stub.CreateContact(contacts_service_pb2.CreateContactRequest(
+            contact=contact_pb2.Contact(first_name="Fwd")), metadata=clients.as_caller())
+    finally:
+        context.reset(bound)
+    reader = clients.as_service("crm.tests.v1.Probe", tenant, ["contacts:read"])
+    got = await stub.GetContact(contacts_service_pb2.GetContactRequest(id=made.id), metadata=reader)
+    assert got.first_name == "Fwd"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.DeleteContact(contacts_service_pb2.DeleteContactRequest(id=made.id), metadata=reader)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    from services.kernel.errors import Unavailable
+
+    with pytest.raises(Unavailable):
+        clients.stub("crm.deals.v1.DealsService", contacts_service_pb2_grpc.ContactsServiceStub)
+    await clients.close()
