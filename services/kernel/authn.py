@@ -27,14 +27,18 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "manager": frozenset(
         {f"{r}:*" for r in ("contacts", "accounts", "leads", "deals", "pipelines", "activities", "reports")}
-        | {"users:read"}
+        | {"users:read", "teams:read"}
     ),
-    # Reps see every contact but change only their own (the usual CRM default).
+    # Reps see every record of the sales process but change only their own (the usual CRM default).
     "sales_rep": frozenset(
-        {"contacts:read", "contacts:write:own", "contacts:delete:own", "contacts:import", "contacts:export",
-         "users:read"}
+        {"contacts:read", "contacts:write:own", "contacts:delete:own", "contacts:import", "contacts:export"}
+        | {f"{r}:read" for r in ("accounts", "leads", "deals", "pipelines", "activities", "users", "teams")}
+        | {f"{r}:{a}:own" for r in ("accounts", "leads", "deals", "activities") for a in ("write", "delete")}
+        | {"leads:convert"}
     ),
-    "read_only": frozenset({"contacts:read", "users:read"}),
+    "read_only": frozenset(
+        {f"{r}:read" for r in ("contacts", "accounts", "leads", "deals", "pipelines", "activities", "users", "teams")}
+    ),
     # Operators of the whole installation (made by the operator CLI, never by sign-up).
     "platform_operator": frozenset({"platform:*"}),
 }
