@@ -27,6 +27,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from services.kernel import migrations, policy
 from services.kernel.authn import RevokedSessions, TokenVerifier
 from services.kernel.clients import ServiceClients
+from services.kernel.consumers import DurableConsumer, Handler
 from services.kernel.db import Database
 from services.kernel.events import EventBus, OutboxRelay
 from services.kernel.interceptor import KernelInterceptor
@@ -56,6 +57,13 @@ class Runtime:
     def client(self, service: str, factory: Callable[[grpc.aio.Channel], Any]) -> Any:
         assert self.clients is not None
         return self.clients.stub(service, factory)
+
+    consumers: list[DurableConsumer] = field(default_factory=list)
+
+    def consume(self, schema: str, name: str, subject: str, handler: Handler) -> None:
+        """Run `handler` once per event on `subject` (see services/kernel/consumers.py)."""
+        self.consumers.append(DurableConsumer(self.db, self.bus, schema=schema, name=name, subject=subject,
+                                              handler=handler))
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
@@ -147,10 +155,12 @@ class Host:
         names = [d.full_name for d in descriptors] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
         await server.start()
-        self.relay = OutboxRelay(s.database_url, [m.schema for m in self.modules], bus)
+        self.relay = OutboxRelay(s.database_url, list(dict.fromkeys(m.schema for m in self.modules)), bus)
         self.relay.start()
         for runner in runtime.job_runners:
             await runner.resume()
+        for consumer in runtime.consumers:
+            await consumer.start()
         for name in [""] + [d.full_name for d in descriptors]:
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
@@ -196,6 +206,8 @@ class Host:
         if self.runtime is not None:
             for runner in self.runtime.job_runners:
                 await runner.stop()
+            for consumer in self.runtime.consumers:
+                await consumer.stop()
             if self.runtime.clients is not None:
                 await self.runtime.clients.close()
             await self.runtime.bus.close()
