@@ -34,10 +34,12 @@ gen-check: gen
 lint: install
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
 	$(BIN)/ruff check services edge tests
+	$(BIN)/mypy services edge tests
 
 test: install gen-check
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
 	$(BIN)/ruff check services edge tests
+	$(BIN)/mypy services edge tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 run: install
