@@ -16,10 +16,13 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
 # gen/: Python messages + gRPC stubs + typing stubs, the descriptor set, Envoy's config, OpenAPI.
+# Typing stubs come from mypy-protobuf: protoc's --pyi_out types extensions as bare FieldDescriptors.
 gen: install
 	rm -rf gen/python && mkdir -p gen/python gen/openapi
 	$(BIN)/python -m grpc_tools.protoc -Iproto -I$(SITE) \
-	  --python_out=gen/python --pyi_out=gen/python --grpc_python_out=gen/python \
+	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+	  --python_out=gen/python --grpc_python_out=gen/python \
+	  --mypy_out=quiet:gen/python --mypy_grpc_out=quiet:gen/python \
 	  --descriptor_set_out=gen/descriptor.binpb --include_imports --include_source_info $(PROTOS)
 	$(BIN)/python -m edge.openapi --descriptor gen/descriptor.binpb --out gen/openapi/crm.openapi.json
 	$(BIN)/python -m edge.envoy_config --descriptor gen/descriptor.binpb --out envoy/envoy.yaml
@@ -31,10 +34,12 @@ gen-check: gen
 lint: install
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
 	$(BIN)/ruff check services edge tests
+	$(BIN)/mypy services edge tests
 
 test: install gen-check
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
 	$(BIN)/ruff check services edge tests
+	$(BIN)/mypy services edge tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Contracts must not break their users: compare the protos with BASE's (the previous commit of

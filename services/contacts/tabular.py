@@ -22,9 +22,9 @@ from email.parser import BytesHeaderParser
 from email.utils import collapse_rfc2231_value
 from typing import IO, Final, NamedTuple
 
-import openpyxl  # type: ignore[import-untyped]
-from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-from openpyxl.styles import Font  # type: ignore[import-untyped]
+import openpyxl
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
 
 __all__ = [
     "CONTACT_FIELDS",

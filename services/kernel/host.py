@@ -22,6 +22,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.kernel import migrations, policy
@@ -176,9 +177,9 @@ class Host:
         assert runtime.bus.js is not None
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.settings.access_token_ttl_seconds + 60)
 
-        async def on_revoked(msg: object) -> None:
+        async def on_revoked(msg: Msg) -> None:
             try:
-                event = json.loads(msg.data)  # type: ignore[attr-defined]
+                event = json.loads(msg.data)
                 data = event["data"]
                 if "sessionId" in data:
                     runtime.revoked.add(data["sessionId"], float(data["until"]))

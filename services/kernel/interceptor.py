@@ -89,7 +89,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         policy = lookup(self.policies, method)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(

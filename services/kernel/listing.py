@@ -289,7 +289,7 @@ def _decode_token(token: str, kinds: list[Kind]) -> list[Any]:
 def order_by(spec: ListSpec, sort: str) -> list[ColumnElement[Any]]:
     """ORDER BY clauses for a sort string, with the id as the final tie-breaker."""
     keys = _sort_keys(spec, sort)
-    out = [f.column.desc() if desc else f.column.asc() for _, f, desc in keys]
+    out: list[ColumnElement[Any]] = [f.column.desc() if desc else f.column.asc() for _, f, desc in keys]
     out.append(spec.id_column.desc() if keys and keys[-1][2] else spec.id_column.asc())
     return out
 
@@ -337,7 +337,7 @@ async def fetch_page(
     token = ""
     if more and rows:
         last_row = rows[-1]._mapping
-        token = _encode_token([last_row[c.key] for c, _ in order_cols])  # type: ignore[attr-defined]
+        token = _encode_token([last_row[c.key] for c, _ in order_cols])
     return Page(rows=rows, page=page_no or 1, limit=p.limit, total=total, next_page_token=token)
 
 

@@ -14,6 +14,7 @@ import jwt
 import pytest
 from crm.auth.v1 import auth_service_pb2 as auth_pb2
 from crm.auth.v1 import auth_service_pb2_grpc as auth_grpc
+from crm.contacts.v1 import contact_pb2
 from crm.contacts.v1 import contacts_service_pb2 as contacts_pb2
 from crm.contacts.v1 import contacts_service_pb2_grpc as contacts_grpc
 from edge_fakes import CSV_HEAD, CSV_ROW
@@ -137,7 +138,7 @@ def test_grpc_clients_pass_through_with_a_token(channel: grpc.Channel, signer: S
     assert reply.custom_fields["tenantHeader"] == "tenant-a"
     # gRPC answers are not enveloped: the service's trailing metadata reaches gRPC callers.
     _, call = stub.CreateContact.with_call(
-        contacts_pb2.CreateContactRequest(contact={"first_name": "Bo"}), metadata=md, timeout=10
+        contacts_pb2.CreateContactRequest(contact=contact_pb2.Contact(first_name="Bo")), metadata=md, timeout=10
     )
     assert ("x-crm-http-status", "201") in tuple(call.trailing_metadata() or ())
     chunks = [c.data for c in stub.ExportContacts(contacts_pb2.ExportContactsRequest(), metadata=md, timeout=10)]

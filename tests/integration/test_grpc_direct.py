@@ -39,7 +39,7 @@ def test_validation_error_carries_field_violations(api: httpx.Client, stub: cont
     with pytest.raises(grpc.RpcError) as err:
         stub.CreateContact(contacts_service_pb2.CreateContactRequest(contact=contact_pb2.Contact(email="x")), metadata=md(t))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    raw = dict(err.value.trailing_metadata())["grpc-status-details-bin"]
+    raw = {m.key: m.value for m in err.value.trailing_metadata()}["grpc-status-details-bin"]
     status = status_pb2.Status.FromString(raw)
     fields = []
     for detail in status.details:

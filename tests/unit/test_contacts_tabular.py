@@ -8,7 +8,7 @@ import io
 import zipfile
 from collections.abc import Mapping, Sequence
 
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl
 import pytest
 
 from services.contacts import tabular
