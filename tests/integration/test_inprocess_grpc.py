@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import nats
@@ -41,7 +42,8 @@ def _md(token: str, tenant: str) -> tuple[tuple[str, str], ...]:
 
 
 def _reason(err: grpc.aio.AioRpcError) -> str:
-    raw = dict(err.trailing_metadata() or ())["grpc-status-details-bin"]
+    trailers: Any = err.trailing_metadata() or ()  # grpc.aio gives (key, value) pairs
+    raw = dict(trailers)["grpc-status-details-bin"]
     for detail in status_pb2.Status.FromString(raw).details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()

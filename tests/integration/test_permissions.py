@@ -8,25 +8,27 @@ request is enough to reach the check.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
 import pytest
 from crm.common.v1 import annotations_pb2
 from google.protobuf import descriptor_pb2, message_factory
 from google.protobuf.descriptor_pool import DescriptorPool
+from google.protobuf.message import Message
 
 from services.devstack import ROOT, DevStack
 from services.kernel.context import RequestContext
 from tests.integration.conftest import mint
 
 
-def _rpcs() -> list[tuple[str, str, object, bool, bool]]:
+def _rpcs() -> list[tuple[str, str, type[Message], bool, bool]]:
     """(path, permission, request class, client streaming, server streaming) of every guarded rpc."""
     fds = descriptor_pb2.FileDescriptorSet.FromString((ROOT / "gen" / "descriptor.binpb").read_bytes())
     pool = DescriptorPool()
     for f in fds.file:
         pool.Add(f)
-    found = []
+    found: list[tuple[str, str, type[Message], bool, bool]] = []
     for f in fds.file:
         if not f.package.startswith("crm."):
             continue
@@ -66,12 +68,14 @@ async def test_rpc_refuses_a_role_without_its_permission(stack: DevStack, path: 
 async def _call(stack: DevStack, path: str, request_cls: type, cs: bool, ss: bool, token: str,
                 tenant: str) -> grpc.StatusCode:
     md = (("authorization", f"Bearer {token}"), ("x-tenant-id", tenant))
-    kwargs = {"request_serializer": lambda m: m.SerializeToString(), "response_deserializer": lambda b: b}
+    kwargs: dict[str, Any] = {"request_serializer": lambda m: m.SerializeToString(),
+                              "response_deserializer": lambda b: b}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
         try:
+            call: Any
             if cs:
                 call = channel.stream_stream(path, **kwargs) if ss else channel.stream_unary(path, **kwargs)
-                result = call(iter([request_cls()]), metadata=md)
+                result: Any = call(iter([request_cls()]), metadata=md)
             else:
                 call = channel.unary_stream(path, **kwargs) if ss else channel.unary_unary(path, **kwargs)
                 result = call(request_cls(), metadata=md)
