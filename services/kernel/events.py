@@ -35,7 +35,8 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 
 
 def cloudevent(*, event_type: str, source: str, subject: str, data: dict[str, Any], tenant_id: str) -> dict[str, Any]:
-    """A CloudEvents 1.0 envelope; `tenantid`, `actorid` and `requestid` are extension attributes."""
+    """A CloudEvents 1.0 envelope; `tenantid`, `actorid`, `requestid`, `clientip` and `useragent`
+    are extension attributes (the audit trail records them)."""
     ctx = context.current()
     return {
         "specversion": "1.0",
@@ -48,6 +49,8 @@ def cloudevent(*, event_type: str, source: str, subject: str, data: dict[str, An
         "tenantid": tenant_id,
         "actorid": ctx.user_id,
         "requestid": ctx.request_id,
+        "clientip": ctx.client_ip,
+        "useragent": ctx.user_agent[:300],
         "data": data,
     }
 

@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.kernel import migrations, policy
+from services.kernel.access_log import AccessLog
 from services.kernel.authn import RevokedSessions, TokenVerifier
 from services.kernel.clients import ServiceClients
 from services.kernel.consumers import DurableConsumer, Handler
@@ -122,6 +123,7 @@ class Host:
         self.runtime: Runtime | None = None
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.port = 0
+        self.access_log: AccessLog | None = None
 
     async def start(self) -> int:
         s = self.settings
@@ -136,10 +138,12 @@ class Host:
         verifier = TokenVerifier(load_jwks(s), issuer=s.token_issuer, audience=s.token_audience, revoked=revoked)
         runtime = self.runtime = Runtime(settings=s, db=db, bus=bus, revoked=revoked, verifier=verifier)
         await self._follow_revocations(runtime)
+        access_log = self.access_log = AccessLog(bus)
+        access_log.start()
 
         descriptors = [d for m in self.modules for d in m.descriptors]
         server = self.server = grpc.aio.server(
-            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier)],
+            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, [access_log.observe])],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -209,6 +213,8 @@ class Host:
                 await runner.stop()
             for consumer in self.runtime.consumers:
                 await consumer.stop()
+            if self.access_log is not None:
+                await self.access_log.stop()
             if self.runtime.clients is not None:
                 await self.runtime.clients.close()
             await self.runtime.bus.close()

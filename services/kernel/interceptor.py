@@ -76,10 +76,24 @@ def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     return out
 
 
+# Called after each successful rpc with its method, policy and (for unary rpcs) answer, inside
+# the caller's context: access logging and usage counting hang here, not in the services.
+Observer = Callable[[str, annotations_pb2.MethodPolicy, Message | None], None]
+
+
 class KernelInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier) -> None:
+    def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier,
+                 observers: list[Observer] | None = None) -> None:
         self.policies = policies
         self.verifier = verifier
+        self.observers = observers or []
+
+    def _observe(self, method: str, policy: annotations_pb2.MethodPolicy, response: Message | None) -> None:
+        for observer in self.observers:
+            try:
+                observer(method, policy, response)
+            except Exception:  # an observer must never fail the rpc it watches
+                log.warning("observer failed for %s", method, exc_info=True)
 
     async def intercept_service(
         self,
@@ -168,6 +182,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                     trailers.append(page)
                 if trailers:
                     ctx.set_trailing_metadata(tuple(trailers))
+                self._observe(method, policy, response)
                 return response
             raise AssertionError("unreachable: errors abort the rpc")
 
@@ -178,5 +193,6 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             async with self._serving(method, policy, ctx):
                 async for item in inner(request, ctx):
                     yield item
+                self._observe(method, policy, None)
 
         return behavior
