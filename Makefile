@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' | sort)
+# Envoy's rate-limit protocol (wire-compatible subset), kept apart from the product's contracts.
+RLS_PROTOS := $(shell find edge/ratelimit/proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
 .PHONY: install gen gen-check lint test run bench clean
@@ -15,8 +17,12 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
-# gen/: Python messages + gRPC stubs + typing stubs, the descriptor set, Envoy's config, OpenAPI.
+# gen/: Python messages + gRPC stubs + typing stubs, the descriptor set, Envoy's config, OpenAPI;
+# edge/ratelimit/proto/: the rate-limit service's stubs.
 gen: install
+	rm -f edge/ratelimit/proto/*_pb2*.py edge/ratelimit/proto/*_pb2*.pyi
+	$(BIN)/python -m grpc_tools.protoc -I. -I$(SITE) \
+	  --python_out=. --pyi_out=. --grpc_python_out=. $(RLS_PROTOS)
 	rm -rf gen/python && mkdir -p gen/python gen/openapi
 	$(BIN)/python -m grpc_tools.protoc -Iproto -I$(SITE) \
 	  --python_out=gen/python --pyi_out=gen/python --grpc_python_out=gen/python \
@@ -26,7 +32,8 @@ gen: install
 
 # Fails when gen/ or envoy/ differ from what the protos produce.
 gen-check: gen
-	git diff --exit-code --stat -- gen envoy || (echo "gen/ is stale: run 'make gen' and commit"; exit 1)
+	git diff --exit-code --stat -- gen envoy edge/ratelimit/proto \
+	  || (echo "gen/ is stale: run 'make gen' and commit"; exit 1)
 
 lint: install
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
