@@ -40,7 +40,7 @@ class RateLimiter:
 
     def __init__(self, limits: Limits, windows: FixedWindows | None = None, domain: str = DOMAIN) -> None:
         self.limits = limits
-        self.windows = windows or FixedWindows()
+        self.windows = windows if windows is not None else FixedWindows()  # an empty one is falsy
         self.domain = domain
 
     def decide(self, request: rls_pb2.RateLimitRequest) -> rls_pb2.RateLimitResponse:
