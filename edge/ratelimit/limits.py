@@ -13,7 +13,7 @@ count and a unit (`s`, `m`, `h`, `d`): `3/2s` is three calls per two seconds.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TIERS = ("standard", "premium", "api_integration")
 DEFAULT_TIER = "standard"
@@ -49,8 +49,8 @@ def parse_limit(text: str, name: str = "") -> Limit:
 class Limits:
     """The size of every budget."""
 
-    tiers: dict[str, Limit] = field(default_factory=dict)
-    bulk: Limit = Limit(100, 3600, BULK_CLASS)
+    tiers: dict[str, Limit]  # every tier of TIERS
+    bulk: Limit
 
     @classmethod
     def parse(cls, spec: str | None = None) -> Limits:

@@ -89,13 +89,13 @@ class RateLimitService(rls_pb2_grpc.RateLimitServiceServicer):
 
 
 async def serve(listen: str, limiter: RateLimiter) -> grpc.aio.Server:
-    """A started server on `listen` (host:port, port 0 picks one: see `server.port`)."""
+    """A started server on `listen` (host:port) with the rate-limit and health services."""
     server = grpc.aio.server()
     rls_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitService(limiter), server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    port = server.add_insecure_port(listen)
+    if not server.add_insecure_port(listen):
+        raise OSError(f"cannot listen on {listen}")
     await server.start()
-    server.port = port  # type: ignore[attr-defined]
     return server

@@ -194,13 +194,13 @@ def test_native_grpc_callers_get_resource_exhausted(limited: Envoy, signer: Sign
 def test_the_budget_comes_back_when_the_window_closes(
     tmp_path: Path, upstream: FakeUpstream, jwks_file: Path, signer: Signer
 ) -> None:
-    service = RateLimitService(tmp_path / "rls", "standard=2/2s").start()
+    service = RateLimitService(tmp_path / "rls", "standard=2/3s").start()
     proxy = Envoy(tmp_path / "envoy", upstream.address, jwks_file, rate_limit_service=service.address).start()
     try:
         auth = bearer(signer)
         assert [get_contact(proxy.url, auth).status_code for _ in range(2)] == [200, 200]
         refused = get_contact(proxy.url, auth)
-        assert_rate_limited(refused, "2", 2)  # a 2 s window is no whole unit: no `w=` policy
+        assert_rate_limited(refused, "2", 3)  # a 3 s window is no whole unit: no `w=` policy
         time.sleep(int(refused.headers["retry-after"]) + 0.2)
         resp = get_contact(proxy.url, auth)
         envelope(resp, 200, success=True)

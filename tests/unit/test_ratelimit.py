@@ -202,3 +202,12 @@ def test_descriptor_budgets_and_policy_classes() -> None:
     assert rate_class_of("", "x") == "standard" and rate_class_of("bulk", "x") == "bulk"
     with pytest.raises(ValueError, match="crm.x.v1.S/M: rate_class 'huge'"):
         rate_class_of("huge", "crm.x.v1.S/M")
+
+
+def test_the_command_refuses_bad_limits_before_listening(capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.ratelimit.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--listen", "127.0.0.1:0", "--limits", "standard=1000/fortnight"])
+    assert exc.value.code == 2
+    assert "standard: '1000/fortnight' is not COUNT/[N]UNIT" in capsys.readouterr().err
