@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTOS := $(shell find proto -name '*.proto' | sort)
+# Envoy's rate-limit protocol (wire-compatible subset), kept apart from the product's contracts.
+RLS_PROTOS := $(shell find edge/ratelimit/proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
 .PHONY: install gen gen-check lint test breaking run bench clean
@@ -15,9 +17,14 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
-# gen/: Python messages + gRPC stubs + typing stubs, the descriptor set, Envoy's config, OpenAPI.
+# gen/: Python messages + gRPC stubs + typing stubs, the descriptor set, Envoy's config, OpenAPI;
+# edge/ratelimit/proto/: the rate-limit service's stubs.
 # Typing stubs come from mypy-protobuf: protoc's --pyi_out types extensions as bare FieldDescriptors.
 gen: install
+	rm -f edge/ratelimit/proto/*_pb2*.py edge/ratelimit/proto/*_pb2*.pyi
+	$(BIN)/python -m grpc_tools.protoc -I. -I$(SITE) \
+	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+	  --python_out=. --grpc_python_out=. --mypy_out=quiet:. --mypy_grpc_out=quiet:. $(RLS_PROTOS)
 	rm -rf gen/python && mkdir -p gen/python gen/openapi
 	$(BIN)/python -m grpc_tools.protoc -Iproto -I$(SITE) \
 	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
@@ -29,7 +36,8 @@ gen: install
 
 # Fails when gen/ or envoy/ differ from what the protos produce.
 gen-check: gen
-	git diff --exit-code --stat -- gen envoy || (echo "gen/ is stale: run 'make gen' and commit"; exit 1)
+	git diff --exit-code --stat -- gen envoy edge/ratelimit/proto \
+	  || (echo "gen/ is stale: run 'make gen' and commit"; exit 1)
 
 lint: install
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml

@@ -8,7 +8,8 @@ descriptors, so the contract stays the single source of truth. Output is determi
 
     python -m edge.envoy_config --descriptor gen/descriptor.binpb --out envoy/envoy.yaml \
         [--listen 127.0.0.1:8080] [--upstream crm.contacts.v1.ContactsService=127.0.0.1:50051 ...] \
-        [--default-upstream 127.0.0.1:50051] [--jwks-file PATH] [--admin-port 9901]
+        [--default-upstream 127.0.0.1:50051] [--jwks-file PATH] [--admin-port 9901] \
+        [--rate-limit-service 127.0.0.1:8081 | none]
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import yaml
 from google.api import annotations_pb2 as http_annotations
 from google.api import http_pb2
 from google.protobuf import descriptor_pb2
+
+from edge.ratelimit import descriptors as rate_limits
 
 try:
     from crm.common.v1 import annotations_pb2 as crm_annotations
@@ -89,6 +92,7 @@ class Rpc:
     upload: bool  # request body is (or binds) a google.api.HttpBody
     response_body: str  # JSON name of the `response_body` field the envelope unwraps into `data`
     pagination: str  # JSON name of a crm.common.v1.PageInfo field of the answer (meta.pagination)
+    rate_class: str = "standard"  # budget the edge counts calls against (edge/ratelimit)
 
     @property
     def grpc_path(self) -> str:
@@ -157,6 +161,7 @@ def load_rpcs(descriptor_path: str | Path) -> dict[str, list[Rpc]]:
                         upload=any(is_upload(m.input_type, b.body) for b in bindings),
                         response_body="" if raw_output else json_name(m.output_type, rule.response_body),
                         pagination="" if raw_output else page_info_field(m.output_type),
+                        rate_class=rate_limits.rate_class_of(policy.rate_class, f"{full}/{m.name}"),
                     )
                 )
             if rpcs:
@@ -311,7 +316,7 @@ def _typed(type_name: str, **fields: Any) -> dict[str, Any]:
 BUFFER_PER_ROUTE = "envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 
 
-def _routes(services: dict[str, list[Rpc]]) -> list[dict[str, Any]]:
+def _routes(services: dict[str, list[Rpc]], rate_limited: bool = False) -> list[dict[str, Any]]:
     routes: list[dict[str, Any]] = []
     # Routes on REST paths exist only so the buffer filter (which runs before the transcoder)
     # finds the upload limit; the transcoder rewrites the path and clears the route cache, so
@@ -361,7 +366,9 @@ def _routes(services: dict[str, list[Rpc]]) -> list[dict[str, Any]]:
                 meta["response_body"] = rpc.response_body
             if rpc.pagination:
                 meta["pagination"] = rpc.pagination
-            if not meta and not rpc.server_streaming:
+            # --- rate limits: public and non-standard rpcs need a route of their own ---
+            own_limits = rate_limited and (rpc.public or rpc.rate_class != "standard")
+            if not meta and not rpc.server_streaming and not own_limits:
                 continue
             route: dict[str, Any] = {
                 "name": rpc.grpc_path,
@@ -375,12 +382,19 @@ def _routes(services: dict[str, list[Rpc]]) -> list[dict[str, Any]]:
             if meta:
                 # Read by edge/envelope.lua through handle:metadata() once the route is final.
                 route["metadata"] = {"filter_metadata": {LUA_FILTER: meta}}
+            if rate_limited:
+                route["route"]["rate_limits"] = rate_limits.route_rate_limits(
+                    public=rpc.public, rate_class=rpc.rate_class
+                )
             routes.append(route)
-        routes.append({"name": f"/{service}/", "match": {"prefix": f"/{service}/"}, "route": action, **common})
+        catch_all = dict(action)
+        if rate_limited:
+            catch_all["rate_limits"] = rate_limits.route_rate_limits(public=False, rate_class="standard")
+        routes.append({"name": f"/{service}/", "match": {"prefix": f"/{service}/"}, "route": catch_all, **common})
     return routes
 
 
-def _jwt_authn(services: dict[str, list[Rpc]], jwks_file: str | None) -> dict[str, Any]:
+def _jwt_authn(services: dict[str, list[Rpc]], jwks_file: str | None, rate_limited: bool = False) -> dict[str, Any]:
     # Runs after the transcoder, so rules match the canonical /<pkg>.<Svc>/<Method> path for
     # REST and native gRPC alike; the catch-all makes anything not listed as public fail closed.
     rules: list[dict[str, Any]] = [
@@ -398,7 +412,10 @@ def _jwt_authn(services: dict[str, list[Rpc]], jwks_file: str | None) -> dict[st
                 "from_headers": [{"name": "Authorization", "value_prefix": "Bearer "}],
                 "local_jwks": jwks,
                 "clock_skew_seconds": 30,
-                "claim_to_headers": [{"header_name": TENANT_CLAIM_HEADER, "claim_name": "tid"}],
+                "claim_to_headers": [
+                    {"header_name": TENANT_CLAIM_HEADER, "claim_name": "tid"},
+                    *(rate_limits.CLAIM_HEADERS if rate_limited else ()),  # rate limits: user and tier
+                ],
             }
         },
         rules=rules,
@@ -410,6 +427,7 @@ def _http_filters(
     descriptor_path: str,
     jwks_file: str | None,
     local_rate_limit: tuple[int, int] | None,
+    rate_limited: bool = False,
 ) -> list[dict[str, Any]]:
     # Decode order top to bottom, encode order bottom to top: the envelope filter is first so
     # its response side runs last, after the transcoder, and also sees every local reply.
@@ -473,7 +491,9 @@ def _http_filters(
                 case_insensitive_enum_parsing=True,
             ),
         },
-        {"name": "envoy.filters.http.jwt_authn", "typed_config": _jwt_authn(services, jwks_file)},
+        {"name": "envoy.filters.http.jwt_authn", "typed_config": _jwt_authn(services, jwks_file, rate_limited)},
+        # Global rate limits: after jwt_authn (it keys on verified claims), on the gRPC route.
+        *([rate_limits.http_filter()] if rate_limited else []),
         {
             "name": "envoy.filters.http.router",
             "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router", suppress_envoy_headers=True),
@@ -588,11 +608,13 @@ def build(
     admin_port: int = 9901,
     local_rate_limit: tuple[int, int] | None = None,
     transcoder_path: str | Path | None = None,
+    rate_limit_service: str | None = rate_limits.DEFAULT_ADDRESS,
 ) -> dict[str, Any]:
     """The bootstrap as a dict (writes nothing).
 
     `transcoder_path` is the descriptor file the config names for the transcoder (see
-    transcoder_descriptor()); `local_rate_limit=(tokens, seconds)` adds an edge-wide bucket.
+    transcoder_descriptor()); `local_rate_limit=(tokens, seconds)` adds an edge-wide bucket;
+    `rate_limit_service` is the address of edge/ratelimit (None: no per-user limits).
     """
     services = load_rpcs(descriptor_path)
     if not services:
@@ -602,9 +624,14 @@ def build(
     if unknown:
         raise ValueError(f"--upstream names unknown services: {', '.join(unknown)}")
     host, port = _parse_hostport(listen)
+    rate_limited = bool(rate_limit_service)
     filters = _http_filters(
-        services, str(transcoder_path or descriptor_path), str(jwks_file) if jwks_file else None, local_rate_limit
+        services, str(transcoder_path or descriptor_path), str(jwks_file) if jwks_file else None, local_rate_limit,
+        rate_limited,
     )
+    clusters = [_cluster(name, parse_endpoints(upstreams.get(name, default_upstream))) for name in services]
+    if rate_limit_service:
+        clusters.append(_cluster(rate_limits.CLUSTER, parse_endpoints(rate_limit_service)))
     return {
         "node": {"id": "crm-edge", "cluster": "crm-edge"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
@@ -619,16 +646,14 @@ def build(
                             "filters": [
                                 {
                                     "name": "envoy.filters.network.http_connection_manager",
-                                    "typed_config": _hcm(filters, _routes(services)),
+                                    "typed_config": _hcm(filters, _routes(services, rate_limited)),
                                 }
                             ]
                         }
                     ],
                 }
             ],
-            "clusters": [
-                _cluster(name, parse_endpoints(upstreams.get(name, default_upstream))) for name in services
-            ],
+            "clusters": clusters,
         },
         "overload_manager": {
             "resource_monitors": [
@@ -668,6 +693,7 @@ def render(
     admin_port: int = 9901,
     local_rate_limit: tuple[int, int] | None = None,
     transcoder_path: str | Path | None = None,
+    rate_limit_service: str | None = rate_limits.DEFAULT_ADDRESS,
 ) -> str:
     """The bootstrap as YAML text (deterministic for fixed arguments).
 
@@ -686,6 +712,7 @@ def render(
         admin_port=admin_port,
         local_rate_limit=local_rate_limit,
         transcoder_path=transcoder_path,
+        rate_limit_service=rate_limit_service,
     )
     header = "# Generated by `python -m edge.envoy_config`; do not edit. Paths resolve from Envoy's cwd.\n"
     return header + str(yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=False))
@@ -705,6 +732,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="where to write the descriptor Envoy loads (default: transcoder.binpb beside --out)")
     p.add_argument("--local-rate-limit", metavar="TOKENS/SECONDS",
                    help="edge-wide token bucket, e.g. 1000/60 (per edge instance)")
+    p.add_argument("--rate-limit-service", default=rate_limits.DEFAULT_ADDRESS, metavar="ADDR|none",
+                   help="address of the per-user rate-limit service (python -m edge.ratelimit); 'none' disables")
     args = p.parse_args(argv)
     upstreams: dict[str, str] = {}
     for item in args.upstream:
@@ -727,6 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             local_rate_limit=rate,
             transcoder_path=args.transcoder_descriptor
             or (Path(args.out).parent / "transcoder.binpb" if args.out != "-" else DEFAULT_TRANSCODER_PATH),
+            rate_limit_service=None if args.rate_limit_service.lower() == "none" else args.rate_limit_service,
         )
     except ValueError as exc:
         p.error(str(exc))

@@ -280,6 +280,7 @@ class _Policy(Protocol):
     permission: str
     public: bool
     success_status: int
+    rate_class: str
 
 
 def _policy_extension() -> Any:
@@ -657,6 +658,8 @@ class _Builder:
             operation["description"] = method.comment
         if policy.permission:
             operation["x-permission"] = policy.permission
+        # The per-user hourly budget the edge counts the call against (edge/ratelimit).
+        operation["x-rate-limit-class"] = policy.rate_class or "standard"
         if proto.options.deprecated:
             operation["deprecated"] = True
         self._request(operation, proto, binding, path, public=bool(policy.public))
@@ -828,7 +831,20 @@ class _Builder:
                     "Retry-After": {
                         "description": "Seconds to wait before trying again.",
                         "schema": {"type": "integer", "minimum": 0},
-                    }
+                    },
+                    # Also on every other answer of a rate-limited call (draft-polli-ratelimit-headers-03).
+                    "X-RateLimit-Limit": {
+                        "description": 'Size of the budget, then its policy, e.g. `1000, 1000;w=3600;name="standard"`.',
+                        "schema": {"type": "string"},
+                    },
+                    "X-RateLimit-Remaining": {
+                        "description": "Calls left in the current window.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                    "X-RateLimit-Reset": {
+                        "description": "Seconds until the current window closes.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
                 }
             responses[name] = response
         return {

@@ -1,9 +1,11 @@
 """The local stack behind `make run` and the test suite: embedded PostgreSQL, nats-server,
-the CRM services and Envoy, all from their PyPI wheels, kept under one data folder.
+the CRM services, the edge's rate-limit service and Envoy, all from their PyPI wheels, kept
+under one data folder.
 
 `python -m services.devstack` serves the REST edge on 127.0.0.1:8080 until interrupted.
 Setting CRM_DATABASE_URL (and CRM_MIGRATION_DATABASE_URL) or CRM_NATS_URL uses those servers
-instead of the embedded ones.
+instead of the embedded ones; CRM_RATE_LIMITS (e.g. `standard=1000/h,bulk=100/h`) changes the
+per-user limits, which default to the seed's tiers.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class DevStack:
     grpc_port: int = 50051
     nats_port: int = 4222
     admin_port: int = 9901
+    rate_limit_port: int = 0  # 0: a free port
+    rate_limits: str | None = None  # limits spec for edge/ratelimit; None: CRM_RATE_LIMITS or the seed's tiers
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     database_url: str = ""
     migration_database_url: str = ""
@@ -154,6 +158,16 @@ class DevStack:
         self._spawn([sys.executable, "-m", "services.main"], "services", env=self.service_env())
         wait_for_port(self.grpc_port, timeout=60)
 
+    def start_rate_limits(self) -> None:
+        """The edge's rate-limit service (edge/ratelimit), which every Envoy of the stack asks."""
+        if not self.rate_limit_port:
+            self.rate_limit_port = free_port()
+        argv = [sys.executable, "-m", "edge.ratelimit", "--listen", f"127.0.0.1:{self.rate_limit_port}"]
+        if self.rate_limits is not None:
+            argv += ["--limits", self.rate_limits]
+        self._spawn(argv, "ratelimit", env=self.service_env())
+        wait_for_port(self.rate_limit_port)
+
     def start_envoy(self) -> None:
         from edge.envoy_config import render
 
@@ -166,6 +180,7 @@ class DevStack:
                 default_upstream=f"127.0.0.1:{self.grpc_port}",
                 jwks_file=str(self.jwks_file),
                 admin_port=self.admin_port,
+                rate_limit_service=f"127.0.0.1:{self.rate_limit_port}" if self.rate_limit_port else None,
             )
         )
         self._spawn(
@@ -205,6 +220,7 @@ class DevStack:
         self.start_nats()
         self.ensure_keys()
         self.start_services()
+        self.start_rate_limits()
         self.start_envoy()
         return self
 

@@ -15,7 +15,7 @@ for p in (REPO, REPO / "gen" / "python", Path(__file__).resolve().parent):
 
 import httpx
 from edge_fakes import FakeUpstream
-from edge_harness import ENVOY, Envoy, Signer, write_jwks
+from edge_harness import ENVOY, Envoy, RateLimitService, Signer, write_jwks
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,8 +49,20 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="session")
-def envoy(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, jwks_file: Path) -> Iterator[Envoy]:
-    proxy = Envoy(tmp_path_factory.mktemp("envoy"), upstream.address, jwks_file).start()
+def rate_limit_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RateLimitService]:
+    """The rate-limit service with the default limits (the seed's tiers)."""
+    service = RateLimitService(tmp_path_factory.mktemp("ratelimit")).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def envoy(
+    tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream, jwks_file: Path, rate_limit_service: RateLimitService
+) -> Iterator[Envoy]:
+    proxy = Envoy(
+        tmp_path_factory.mktemp("envoy"), upstream.address, jwks_file, rate_limit_service=rate_limit_service.address
+    ).start()
     yield proxy
     proxy.stop()
     assert not proxy.lua_errors(), proxy.lua_errors()

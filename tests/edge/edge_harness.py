@@ -81,7 +81,9 @@ class Signer:
 class Envoy:
     """One Envoy process on a config from edge.envoy_config.render()."""
 
-    def __init__(self, workdir: Path, upstream: str, jwks_file: Path, **render_args: Any) -> None:
+    def __init__(
+        self, workdir: Path, upstream: str, jwks_file: Path, *, rate_limit_service: str | None = None, **render_args: Any
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.admin_port = free_port()
@@ -96,6 +98,7 @@ class Envoy:
                 jwks_file=jwks_file,
                 admin_port=self.admin_port,
                 transcoder_path=workdir / "transcoder.binpb",
+                rate_limit_service=rate_limit_service,  # never the default port: another stack may own it
                 **render_args,
             )
         )
@@ -134,6 +137,52 @@ class Envoy:
         """Script errors of the envelope filter (a failing script lets answers through unwrapped)."""
         err = self.workdir / "envoy.err"
         return [line for line in (err.read_text() if err.exists() else "").splitlines() if "[lua]" in line]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+class RateLimitService:
+    """`python -m edge.ratelimit` in a process of its own, as devstack runs it."""
+
+    def __init__(self, workdir: Path, limits: str = "") -> None:
+        self.workdir = workdir
+        self.limits = limits
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> RateLimitService:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "gen" / "python")])}
+        with (self.workdir / "ratelimit.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "edge.ratelimit", "--listen", self.address, "--limits", self.limits],
+                stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rate-limit service exited {self.proc.returncode}: {self.log()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"rate-limit service not listening in {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        path = self.workdir / "ratelimit.log"
+        return (path.read_text() if path.exists() else "")[-4000:]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

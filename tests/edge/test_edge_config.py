@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from crm.common.v1 import annotations_pb2 as crm_annotations
 from edge_harness import DESCRIPTOR, ENVOY, Signer, write_jwks
 from google.api import annotations_pb2 as http_annotations
 from google.protobuf import descriptor_pb2
@@ -67,6 +68,21 @@ def test_reads_rpcs_and_their_policy_from_the_descriptors() -> None:
     assert rpcs["/crm.contacts.v1.ContactsService/CreateContact"].success_status == 201
     jwks = rpcs["/crm.auth.v1.AuthService/GetJwks"]
     assert [b.path for b in jwks.bindings] == ["/v1/auth/jwks", "/.well-known/jwks.json"]
+    bulk = {p for p, r in rpcs.items() if r.rate_class == "bulk"}
+    assert bulk == {
+        f"/crm.contacts.v1.ContactsService/{name}"
+        for name in ("BulkUpsertContacts", "BulkDeleteContacts", "ImportContacts", "ExportContacts", "DeduplicateContacts")
+    }
+    assert {r.rate_class for p, r in rpcs.items() if p not in bulk} == {"standard"}
+
+
+def test_an_unknown_rate_class_is_refused(tmp_path: Path) -> None:
+    fds = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR.read_bytes())
+    method = next(m for f in fds.file for s in f.service if s.name == "ContactsService" for m in s.method)
+    method.options.Extensions[crm_annotations.policy].rate_class = "huge"
+    (tmp_path / "d.binpb").write_bytes(fds.SerializeToString())
+    with pytest.raises(ValueError, match=f"ContactsService/{method.name}: rate_class 'huge'"):
+        envoy_config.load_rpcs(tmp_path / "d.binpb")
 
 
 def test_filter_order_puts_the_envelope_first_and_jwt_after_the_transcoder(cfg: dict[str, Any]) -> None:
@@ -77,6 +93,7 @@ def test_filter_order_puts_the_envelope_first_and_jwt_after_the_transcoder(cfg: 
         "envoy.filters.http.buffer",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.jwt_authn",
+        "envoy.filters.http.ratelimit",  # after jwt_authn: it keys on verified claims
         "envoy.filters.http.router",
     ]
 
@@ -96,7 +113,11 @@ def test_jwt_rules_list_public_rpcs_then_fail_closed(cfg: dict[str, Any]) -> Non
     assert provider["issuer"] == "crm-auth" and provider["audiences"] == ["crm-api"]
     assert provider["forward"] is True
     assert provider["local_jwks"] == {"filename": "jwks.json"}
-    assert provider["claim_to_headers"] == [{"header_name": "x-jwt-tenant-id", "claim_name": "tid"}]
+    assert provider["claim_to_headers"] == [
+        {"header_name": "x-jwt-tenant-id", "claim_name": "tid"},
+        {"header_name": "x-jwt-user-id", "claim_name": "sub"},
+        {"header_name": "x-jwt-tier", "claim_name": "tier"},
+    ]
     rules = jwt_cfg["rules"]
     assert rules[-1] == {"match": {"prefix": "/"}, "requires": {"provider_name": "crm"}}
     assert all("requires" not in r and set(r["match"]) == {"path"} for r in rules[:-1])
@@ -126,6 +147,55 @@ def test_routes_per_service_with_special_rpcs_first(cfg: dict[str, Any]) -> None
     prefix = by_name["/crm.contacts.v1.ContactsService/"]
     assert prefix["route"]["cluster"] == "crm.contacts.v1.ContactsService"
     assert routes.index(export) < routes.index(prefix)
+
+
+def test_global_rate_limit_filter_fails_open_and_sends_headers(cfg: dict[str, Any]) -> None:
+    rl = _filter(cfg, "envoy.filters.http.ratelimit")
+    assert rl["domain"] == "crm"
+    assert rl["failure_mode_deny"] is False
+    assert rl["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
+    assert rl["rate_limited_as_resource_exhausted"] is True
+    assert rl["rate_limit_service"] == {
+        "grpc_service": {"envoy_grpc": {"cluster_name": "crm.edge.ratelimit"}}, "transport_api_version": "V3"
+    }
+    clusters = {c["name"]: c for c in cfg["static_resources"]["clusters"]}
+    endpoint = clusters["crm.edge.ratelimit"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 8081}}
+    # Not a readiness condition: the edge serves (fails open) while the service is away.
+    health = _filter(cfg, "envoy.filters.http.health_check")
+    assert "crm.edge.ratelimit" not in health["cluster_min_healthy_percentages"]
+
+
+def test_every_rpc_route_counts_against_its_class(cfg: dict[str, Any]) -> None:
+    user_actions: list[dict[str, Any]] = [
+        {"request_headers": {"header_name": "x-jwt-tier", "descriptor_key": "tier", "skip_if_absent": True}},
+        {"request_headers": {"header_name": "x-jwt-user-id", "descriptor_key": "user"}},
+    ]
+
+    def actions(rate_class: str, *rest: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"actions": [{"generic_key": {"descriptor_key": "class", "descriptor_value": rate_class}}, *rest]}]
+
+    rpcs = {r.grpc_path: r for rs in envoy_config.load_rpcs(DESCRIPTOR).values() for r in rs}
+    grpc_routes = [r for r in _routes(cfg) if "route" in r]
+    assert grpc_routes and all("rate_limits" in r["route"] for r in grpc_routes)
+    by_path = {r["match"].get("path", r["match"].get("prefix")): r["route"]["rate_limits"] for r in grpc_routes}
+    for path, rpc in rpcs.items():
+        limits = by_path.get(path, by_path[f"/{rpc.service}/"])  # plain rpcs share their service's route
+        if rpc.public:
+            assert limits == actions("standard", {"remote_address": {}}), path
+        else:
+            assert limits == actions(rpc.rate_class, *user_actions), path
+    assert by_path["/crm.contacts.v1.ContactsService/BulkDeleteContacts"] == actions("bulk", *user_actions)
+    assert by_path["/crm.auth.v1.AuthService/Login"] == actions("standard", {"remote_address": {}})
+
+
+def test_without_a_rate_limit_service_there_are_no_global_limits() -> None:
+    cfg = envoy_config.build(DESCRIPTOR, rate_limit_service=None)
+    assert "envoy.filters.http.ratelimit" not in [f["name"] for f in _filters(cfg)]
+    assert not [r for r in _routes(cfg) if "rate_limits" in r.get("route", {})]
+    assert "crm.edge.ratelimit" not in {c["name"] for c in cfg["static_resources"]["clusters"]}
+    claims = _filter(cfg, "envoy.filters.http.jwt_authn")["providers"]["crm"]["claim_to_headers"]
+    assert claims == [{"header_name": "x-jwt-tenant-id", "claim_name": "tid"}]
 
 
 def test_clusters_are_http2_with_grpc_health_checks() -> None:
@@ -233,5 +303,11 @@ def test_cli_writes_config_and_transcoder_descriptor(tmp_path: Path) -> None:
         tmp_path / "envoy" / "transcoder.binpb"
     )
     assert (tmp_path / "envoy" / "transcoder.binpb").read_bytes() == envoy_config.transcoder_descriptor(DESCRIPTOR)
+    assert "crm.edge.ratelimit" in {c["name"] for c in cfg["static_resources"]["clusters"]}
+    assert envoy_config.main(["--descriptor", str(DESCRIPTOR), "--out", str(out), "--rate-limit-service", "none"]) == 0
+    assert "envoy.filters.http.ratelimit" not in out.read_text()
+    envoy_config.main(["--descriptor", str(DESCRIPTOR), "--out", str(out), "--rate-limit-service", "rls.internal:8081"])
+    clusters = {c["name"]: c for c in yaml.safe_load(out.read_text())["static_resources"]["clusters"]}
+    assert clusters["crm.edge.ratelimit"]["type"] == "STRICT_DNS"
     with pytest.raises(SystemExit):
         envoy_config.main(["--descriptor", str(DESCRIPTOR), "--out", str(out), "--upstream", "nonsense"])

@@ -11,11 +11,17 @@ import pytest
 
 from services.devstack import DevStack, free_port
 
+# Far above what the suite spends (every sign-up's public calls share 127.0.0.1's budget), and
+# distinct per budget so tests can tell which one a call counted against. Exhaustion is tested in
+# tests/edge/test_edge_ratelimit.py with a service of its own.
+STACK_RATE_LIMITS = "standard=100000/h,premium=200000/h,api_integration=300000/h,bulk=50000/h"
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     data = Path(tmp_path_factory.mktemp("stack"))
-    s = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port())
+    s = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port(),
+                 rate_limits=STACK_RATE_LIMITS)
     s.start()
     yield s
     s.stop()

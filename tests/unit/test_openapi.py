@@ -77,6 +77,17 @@ def test_create_contact_answers_201_with_the_contact(doc: dict[str, Any]) -> Non
     assert operation["requestBody"]["required"] is True
 
 
+def test_operations_name_their_rate_limit_class_and_429_its_headers(doc: dict[str, Any]) -> None:
+    classes = {(path, method): op["x-rate-limit-class"] for path, method, op in operations(doc)}
+    assert classes[("/v1/contacts/bulk", "delete")] == "bulk"
+    assert classes[("/v1/contacts/import", "post")] == "bulk"
+    assert classes[("/v1/contacts/export", "get")] == "bulk"
+    assert classes[("/v1/contacts", "get")] == "standard"
+    assert classes[("/v1/auth/login", "post")] == "standard"
+    headers = doc["components"]["responses"]["TooManyRequests"]["headers"]
+    assert set(headers) == {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+
+
 def test_contact_schema_follows_the_json_mapping(doc: dict[str, Any]) -> None:
     contact = doc["components"]["schemas"]["crm.contacts.v1.Contact"]
     props = contact["properties"]

@@ -29,6 +29,7 @@ class MethodPolicy(_message.Message):
     PERMISSION_FIELD_NUMBER: _builtins.int
     PUBLIC_FIELD_NUMBER: _builtins.int
     SUCCESS_STATUS_FIELD_NUMBER: _builtins.int
+    RATE_CLASS_FIELD_NUMBER: _builtins.int
     permission: _builtins.str
     """Permission the caller needs, as "resource:action" (e.g. "contacts:read"). Empty means any
     authenticated caller of the tenant.
@@ -37,16 +38,22 @@ class MethodPolicy(_message.Message):
     """Callable without a token (sign-up, login, token refresh, the JWKS document)."""
     success_status: _builtins.int
     """HTTP status of a successful REST answer when it is not 200: 201 for creation, 202 for jobs."""
+    rate_class: _builtins.str
+    """Rate-limit budget the edge counts calls against, per user per hour: empty or "standard" for
+    the caller's tier (standard 1000, premium 5000, api_integration 10000), "bulk" for bulk,
+    import and export calls (100 whatever the tier). See edge/ratelimit.
+    """
     def __init__(
         self,
         *,
         permission: _builtins.str = ...,
         public: _builtins.bool = ...,
         success_status: _builtins.int = ...,
+        rate_class: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["permission", b"permission", "public", b"public", "success_status", b"success_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["permission", b"permission", "public", b"public", "rate_class", b"rate_class", "success_status", b"success_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

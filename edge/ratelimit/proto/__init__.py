@@ -1,0 +1,1 @@
+"""Wire-compatible subset of Envoy's rate-limit protos and their generated code (`make gen`)."""
