@@ -156,7 +156,7 @@ def grpc_worker(stub: contacts_service_pb2_grpc.ContactsServiceStub, kind: str, 
         request = pb.ListContactsRequest(limit=50)
 
         async def call(n: int) -> bool:
-            return len((await stub.ListContacts(request, metadata=md)).contacts) == 50
+            return bool((await stub.ListContacts(request, metadata=md)).contacts)
     else:
         async def call(n: int) -> bool:
             contact = contact_pb2.Contact(first_name="Load", last_name=f"L{n}", email=f"load{n}.grpc@example.com")
@@ -251,13 +251,13 @@ def cpu_groups(stack: DevStack, floor_proc: subprocess.Popen[bytes]) -> CpuGroup
     groups = CpuGroups()
     groups.add("client", os.getpid())
     for proc in stack.procs:
-        argv = " ".join(str(a) for a in proc.args)  # type: ignore[union-attr]
-        name = "envoy" if "envoy" in Path(str(proc.args[0])).name else "nats" if "nats-server" in argv else "services"  # type: ignore[index]
-        groups.add(name, proc.pid)
+        exe = Path(str(proc.args[0])).name  # type: ignore[index]
+        groups.add({"envoy": "envoy", "nats-server": "nats"}.get(exe, "services"), proc.pid)
     groups.add("floor", floor_proc.pid)
-    pg = stack._pg.get_pid() if stack._pg is not None else None  # type: ignore[attr-defined]
-    if pg:
-        groups.add("postgres", pg, tree=True)
+    # The embedded server's postmaster (first line of postmaster.pid); its backends are its children.
+    pidfile = stack.data_dir / "postgres" / "postmaster.pid"
+    if pidfile.exists():
+        groups.add("postgres", int(pidfile.read_text().split()[0]), tree=True)
     return groups
 
 
@@ -290,8 +290,8 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
                 name = RPCS[kind] if group == "gRPC direct" else kind
                 if workers is not None:
                     await workers.probe()
-                else:
-                    await (await make())(0)
+                elif not await (await make())(0):
+                    raise RuntimeError(f"{name} over gRPC answered without data")
                 r = await run_load(group, name, make, concurrency=cfg.concurrency, warmup=cfg.warmup,
                                    duration=cfg.duration, cpu=cpu)
                 if workers is not None:
