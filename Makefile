@@ -41,13 +41,13 @@ gen-check: gen
 
 lint: install
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
-	$(BIN)/ruff check services edge tests
-	$(BIN)/mypy services edge tests
+	$(BIN)/ruff check services edge tests bench
+	$(BIN)/mypy services edge tests bench
 
 test: install gen-check
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
-	$(BIN)/ruff check services edge tests
-	$(BIN)/mypy services edge tests
+	$(BIN)/ruff check services edge tests bench
+	$(BIN)/mypy services edge tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Contracts must not break their users: compare the protos with BASE's (the previous commit of
@@ -63,6 +63,11 @@ breaking: gen
 
 run: install
 	$(BIN)/python -m services.devstack --data-dir .data --port 8080
+
+# Not a test: prints throughput and latency tables (README "Performance"); about 90 s.
+# Knobs: BENCH_CONCURRENCY, BENCH_DURATION, BENCH_WARMUP, BENCH_SEED, BENCH_IMPORT_ROWS.
+bench: install
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf .data
