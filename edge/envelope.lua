@@ -47,7 +47,7 @@ local function error_list(code, message, field)
 end
 
 local function trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""):sub(1, 1000))
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
 
 local function new_request_id()
@@ -208,7 +208,7 @@ function envoy_on_response(handle)
       errors = error_list("UNAVAILABLE", "Service unavailable")
     end
   elseif is_local or (grpc_status == nil and status >= 400) then
-    local message = trim(text)
+    local message = trim(text):sub(1, 1000) -- Envoy's own reply texts, kept short
     if status == 403 and message:find("^Audiences in Jwt") then
       status = 401 -- a token minted for another audience is an invalid token
     end

@@ -178,7 +178,7 @@ class JobRunner:
                             text(
                                 f'UPDATE "{self.schema}".jobs SET status = \'completed\', progress = 100, '
                                 "total = :total, succeeded = :ok, failed = :failed, errors = CAST(:errors AS jsonb), "
-                                "input = NULL, updated_at = now(), finished_at = now() WHERE id = :id"
+                                "input = NULL, updated_at = clock_timestamp(), finished_at = clock_timestamp() WHERE id = :id"
                             ),
                             {
                                 "id": job_id,
