@@ -6,7 +6,7 @@ SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["
 PROTOS := $(shell find proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
-.PHONY: install gen gen-check lint test run bench clean
+.PHONY: install gen gen-check lint test run operator bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: install gen-check
 
 run: install
 	$(BIN)/python -m services.devstack --data-dir .data --port 8080
+
+# A platform operator for the stack `make run` serves (it writes .data/crm.env):
+#   make operator EMAIL=ops@example.com PASSWORD='a-long-passphrase'
+operator: install
+	@test -f .data/crm.env || (echo "start the stack first (make run): .data/crm.env is missing"; exit 1)
+	set -a && . ./.data/crm.env && set +a && \
+	  $(BIN)/python -m services.tenants.operator create --email "$(EMAIL)" --password "$(PASSWORD)"
 
 clean:
 	rm -rf .data

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.kernel import context
-from services.kernel.errors import ConfigurationError
+from services.kernel.errors import ConfigurationError, PermissionDenied
 
 # Constraint names are predictable so migrations can name what they drop (Alembic convention).
 NAMING_CONVENTION = {
@@ -35,6 +35,8 @@ def metadata(schema: str) -> MetaData:
 _SET_CONTEXT = text(
     "SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true)"
 )
+# Admits rows of every tenant to the few read-only `platform_read` policies (auth.tenants ...).
+_SET_PLATFORM = text("SELECT set_config('app.platform', 'on', true)")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -80,16 +82,23 @@ class Database:
             )
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, tenant_id: str | None = None, *, platform: bool = False
+                          ) -> AsyncIterator[AsyncConnection]:
         """A transaction scoped to `tenant_id` (the caller's tenant when not given).
 
-        Pass tenant_id="" for platform work that touches no tenant table.
+        Pass tenant_id="" for platform work that touches no tenant table. `platform=True` is
+        the one way to read across tenants (tables with a `platform_read` policy): it is
+        refused unless the caller holds a `platform:` permission, which `*` never implies.
         """
         ctx = context.current()
+        if platform and not any(p.startswith(context.PLATFORM + ":") for p in ctx.permissions):
+            raise PermissionDenied("platform access requires a platform permission", reason="NOT_PLATFORM_OPERATOR")
         tenant = ctx.tenant_id if tenant_id is None else tenant_id
         async with self.engine.begin() as conn:
             if tenant:
                 await conn.execute(_SET_CONTEXT, {"tenant_id": tenant, "user_id": ctx.user_id})
+            if platform:
+                await conn.execute(_SET_PLATFORM)
             yield conn
 
     async def close(self) -> None:

@@ -30,6 +30,7 @@ from services.kernel.events import EventBus, OutboxRelay
 from services.kernel.interceptor import KernelInterceptor
 from services.kernel.jobs import JobRunner
 from services.kernel.settings import Settings
+from services.kernel.usage import ApiCallMeter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Runtime:
     verifier: TokenVerifier
     address: str = ""  # where this process serves, for calls to co-hosted services
     job_runners: list[JobRunner] = field(default_factory=list)
+    # Background work a service starts in `register` (event consumers ...), stopped with the host.
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
@@ -96,6 +99,7 @@ class Host:
         self.relay: OutboxRelay | None = None
         self.runtime: Runtime | None = None
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.meter = ApiCallMeter()
         self.port = 0
 
     async def start(self) -> int:
@@ -114,7 +118,7 @@ class Host:
 
         descriptors = [d for m in self.modules for d in m.descriptors]
         server = self.server = grpc.aio.server(
-            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier)],
+            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, self.meter)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -132,6 +136,7 @@ class Host:
         await server.start()
         self.relay = OutboxRelay(s.database_url, [m.schema for m in self.modules], bus)
         self.relay.start()
+        self.meter.start(bus, s.usage_flush_seconds)
         for runner in runtime.job_runners:
             await runner.resume()
         for name in [""] + [d.full_name for d in descriptors]:
@@ -177,7 +182,10 @@ class Host:
         if self.relay is not None:
             await self.relay.stop()
         if self.runtime is not None:
+            await self.meter.stop(self.runtime.bus)
             for runner in self.runtime.job_runners:
                 await runner.stop()
+            for stop in self.runtime.on_stop:
+                await stop()
             await self.runtime.bus.close()
             await self.runtime.db.close()

@@ -26,6 +26,7 @@ from services.kernel import context
 from services.kernel.authn import TokenVerifier
 from services.kernel.errors import DomainError
 from services.kernel.policy import lookup
+from services.kernel.usage import ApiCallMeter
 
 log = logging.getLogger("crm.rpc")
 tracer = trace.get_tracer("crm.kernel")
@@ -77,9 +78,11 @@ def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
 
 
 class KernelInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier) -> None:
+    def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier,
+                 meter: ApiCallMeter | None = None) -> None:
         self.policies = policies
         self.verifier = verifier
+        self.meter = meter or ApiCallMeter()  # API calls per tenant, for the tenants' usage
 
     async def intercept_service(
         self,
@@ -137,6 +140,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             try:
                 caller = self._caller(policy, ctx)
                 token = context.bind(caller)
+                self.meter.record(caller.tenant_id)
                 span.set_attribute("crm.tenant_id", caller.tenant_id)
                 span.set_attribute("crm.request_id", caller.request_id)
                 yield
