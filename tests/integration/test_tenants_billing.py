@@ -13,7 +13,7 @@ from tests.integration.tenants_support import BILLING, add_user, claims, h, logi
 
 
 def _date(ts: str) -> dt.date:
-    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).date()
+    return dt.datetime.fromisoformat(ts).date()
 
 
 def expected(quantity: int, unit: str, start: str, end: str, period_start: str) -> tuple[int, int, str]:
