@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 
 from services.devstack import DevStack
-from tests.integration.tenants_support import BILLING, add_user, claims, h, login, sql
+from tests.integration.tenants_support import BILLING, add_user, claims, create_tenant, h, login, new_operator, sql
 
 
 def _date(ts: str) -> dt.date:
@@ -144,8 +144,6 @@ def test_ended_periods_are_issued_once(stack: DevStack, api: httpx.Client, tenan
 
 
 def test_operator_changes_a_plan_without_billing_details(stack: DevStack, api: httpx.Client) -> None:
-    from tests.integration.tenants_support import create_tenant, new_operator
-
     operator = new_operator(stack, api)
     created, email = create_tenant(api, operator, plan="free")
     tid = created["tenant"]["id"]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 
 import httpx
+import nats
 import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.devstack import DevStack
 from tests.integration.conftest import sign_up
 from tests.integration.tenants_support import (
+    BILLING,
     PASSWORD,
     claims,
     create_tenant,
@@ -149,3 +154,45 @@ def test_tenant_admin_with_star_cannot_act_as_operator(api: httpx.Client, tenant
     assert api.get(f"/v1/tenants/{operator['x-tenant-id']}", headers=h(tenant)).status_code == 404
     other = sign_up(api)
     assert api.get(f"/v1/tenants/{other['x-tenant-id']}", headers=h(tenant)).status_code == 404
+
+
+async def _events_about(stack: DevStack, tenant_id: str, wanted: int, timeout: float = 15.0) -> list[str]:
+    """Types of the `crm.tenants.>` events that carry `tenant_id`, read back from JetStream."""
+    nc = await nats.connect(stack.nats_url)
+    found: list[str] = []
+    try:
+        sub = await nc.jetstream().subscribe("crm.tenants.>", ordered_consumer=True,
+                                             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(found) < wanted and asyncio.get_running_loop().time() < deadline:
+            try:
+                msg = await sub.next_msg(timeout=1)
+            except TimeoutError:
+                continue
+            event = json.loads(msg.data)
+            if event["tenantid"] == tenant_id:
+                found.append(event["type"])
+    finally:
+        await nc.close()
+    return found
+
+
+async def test_every_change_is_announced(stack: DevStack, api: httpx.Client, operator: dict[str, str]) -> None:
+    created, email = create_tenant(api, operator)
+    tid = created["tenant"]["id"]
+    admin = login(api, email)
+    assert api.put(f"/v1/tenants/{tid}/config", headers=h(admin), json={"timezone": "Asia/Tokyo"}).status_code == 200
+    assert api.put(f"/v1/tenants/{tid}/features", headers=h(admin),
+                   json={"features": {"workflows": False}}).status_code == 200
+    assert api.put(f"/v1/tenants/{tid}/limits", headers=h(admin), json={"limits": {"users": 9}}).status_code == 200
+    assert api.put(f"/v1/tenants/{tid}/billing", headers=h(admin), json=BILLING).status_code == 200
+    assert api.post(f"/v1/tenants/{tid}/billing/upgrade", headers=h(admin), json={"plan": "professional"}).status_code == 200
+    assert api.put(f"/v1/tenants/{tid}", headers=h(operator), json={"name": "Renamed"}).status_code == 200
+    assert api.put(f"/v1/tenants/{tid}", headers=h(operator), json={"status": "suspended"}).status_code == 200
+    assert api.put(f"/v1/tenants/{tid}", headers=h(operator), json={"status": "active"}).status_code == 200
+    assert api.delete(f"/v1/tenants/{tid}", headers=h(operator)).status_code == 200
+    expected = ["crm.tenants.tenant.created", "crm.tenants.config.changed", "crm.tenants.features.changed",
+                "crm.tenants.limits.changed", "crm.tenants.billing.updated", "crm.tenants.plan.upgraded",
+                "crm.tenants.tenant.updated", "crm.tenants.tenant.suspended", "crm.tenants.tenant.reactivated",
+                "crm.tenants.tenant.deleted"]
+    assert await _events_about(stack, tid, len(expected)) == expected
