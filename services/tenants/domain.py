@@ -87,7 +87,7 @@ def requested_plan(key: str, field: str = "plan") -> Plan:
     return found
 
 
-def public(row: Mapping[str, Any]) -> dict[str, Any]:
+def public(row: RowMapping) -> dict[str, Any]:
     """A tenant as events carry it."""
     return {"id": str(row["id"]), "name": row["name"], "plan": row["plan"], "status": row["status"]}
 
@@ -402,7 +402,8 @@ class TenantsDomain:
         now = dt.datetime.now(dt.UTC)
         start, end = billing.period_of(now)
         users = await self._seats(conn, key, now)
-        counts = dict((await conn.execute(text("SELECT metric, value FROM auth.usage_counts"))).tuples().all())
+        counts: dict[str, int] = dict(
+            (await conn.execute(text("SELECT metric, value FROM auth.usage_counts"))).tuples().all())
         by_type = {m.removeprefix("records."): int(v) for m, v in counts.items() if m.startswith("records.")}
         calls = (await conn.execute(
             text("SELECT coalesce(sum(calls), 0), coalesce(sum(calls) FILTER (WHERE day = :today), 0) "

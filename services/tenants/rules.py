@@ -54,7 +54,8 @@ def _currencies() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _countries() -> frozenset[str]:
-    return frozenset(k for k in Locale("en").territories if len(k) == 2 and k.isalpha() and k != "ZZ")
+    codes = [str(k) for k in Locale("en").territories]
+    return frozenset(k for k in codes if len(k) == 2 and k.isalpha() and k != "ZZ")
 
 
 def _valid_locale(value: str) -> bool:

@@ -38,7 +38,7 @@ def _ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     return out
 
 
-def tenant_to_proto(row: Mapping[str, Any]) -> tpb.Tenant:
+def tenant_to_proto(row: RowMapping) -> tpb.Tenant:
     return tpb.Tenant(
         id=str(row["id"]), name=row["name"], plan=row["plan"], status=row["status"], tier=tier_for(row["plan"]),
         platform=row["id"] == PLATFORM_TENANT_ID, status_reason=row["status_reason"] or "",
