@@ -8,7 +8,7 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 RLS_PROTOS := $(shell find edge/ratelimit/proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
-.PHONY: install gen gen-check lint test breaking run bench clean
+.PHONY: install gen gen-check lint test breaking run operator bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -68,6 +68,13 @@ run: install
 # Knobs: BENCH_CONCURRENCY, BENCH_DURATION, BENCH_WARMUP, BENCH_SEED, BENCH_IMPORT_ROWS.
 bench: install
 	$(BIN)/python -m bench.run
+
+# A platform operator for the stack `make run` serves (it writes .data/crm.env):
+#   make operator EMAIL=ops@example.com PASSWORD='a-long-passphrase'
+operator: install
+	@test -f .data/crm.env || (echo "start the stack first (make run): .data/crm.env is missing"; exit 1)
+	set -a && . ./.data/crm.env && set +a && \
+	  $(BIN)/python -m services.tenants.operator create --email "$(EMAIL)" --password "$(PASSWORD)"
 
 clean:
 	rm -rf .data

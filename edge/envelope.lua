@@ -46,8 +46,13 @@ local function error_list(code, message, field)
     .. json_string(field or "") .. "}]"
 end
 
-local function trim(s)
+local function strip(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- Stripped and capped: for messages, never for data.
+local function trim(s)
+  return strip(s):sub(1, 1000)
 end
 
 local function new_request_id()
@@ -124,7 +129,7 @@ local function members(json)
       end
       j = j + 1
     end
-    out[key] = trim(json:sub(colon + 1, j - 1))
+    out[key] = strip(json:sub(colon + 1, j - 1)) -- whole: a page of records is long
     if j > n or json:sub(j, j) == "}" then
       break
     end
@@ -208,7 +213,7 @@ function envoy_on_response(handle)
       errors = error_list("UNAVAILABLE", "Service unavailable")
     end
   elseif is_local or (grpc_status == nil and status >= 400) then
-    local message = trim(text):sub(1, 1000) -- Envoy's own reply texts, kept short
+    local message = trim(text)
     if status == 403 and message:find("^Audiences in Jwt") then
       status = 401 -- a token minted for another audience is an invalid token
     end

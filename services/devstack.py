@@ -155,6 +155,11 @@ class DevStack:
         return env
 
     def start_services(self) -> None:
+        # For tools run beside the stack (`make operator`): where its database and NATS are.
+        keys = ("CRM_DATABASE_URL", "CRM_MIGRATION_DATABASE_URL", "CRM_NATS_URL", "CRM_JWKS_FILE",
+                "CRM_AUTH_SIGNING_KEY_FILE")
+        env = self.service_env()
+        (self.data_dir / "crm.env").write_text("".join(f"{k}='{env[k]}'\n" for k in keys))
         self._spawn([sys.executable, "-m", "services.main"], "services", env=self.service_env())
         wait_for_port(self.grpc_port, timeout=60)
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.auth import identity, passwords
 from services.auth.keys import SigningKey
+from services.auth.plans import DEFAULT_PLAN
 from services.kernel import context
 from services.kernel.db import Database
 from services.kernel.errors import (
@@ -97,30 +98,12 @@ class AuthDomain:
             raise validation(problems)
         password_hash = await passwords.hash_password(password)
         tenant_id = uuid.uuid4()
-        user_id = uuid.uuid4()
         async with self.db.transaction(tenant_id=str(tenant_id)) as conn:
-            await conn.execute(
-                text("INSERT INTO auth.tenants (id, name) VALUES (:id, :name)"),
-                {"id": tenant_id, "name": tenant_name.strip()},
+            user = await identity.create_tenant_with_admin(
+                conn, tenant_id=tenant_id, name=tenant_name.strip(), plan=DEFAULT_PLAN, email=email,
+                password_hash=password_hash, first_name=first_name, last_name=last_name,
+                event_type="crm.auth.tenant.created",
             )
-            user = (
-                await conn.execute(
-                    text(
-                        "INSERT INTO auth.users (id, tenant_id, email, password_hash, first_name, last_name, roles) "
-                        "VALUES (:id, :t, :email, :hash, :fn, :ln, ARRAY['admin']) RETURNING *"
-                    ),
-                    {"id": user_id, "t": tenant_id, "email": email, "hash": password_hash,
-                     "fn": first_name.strip(), "ln": last_name.strip()},
-                )
-            ).mappings().one()
-            await conn.execute(
-                text("INSERT INTO auth.login_index (email, tenant_id, user_id) VALUES (:e, :t, :u)"),
-                {"e": email, "t": tenant_id, "u": user_id},
-            )
-            data = {"tenantId": str(tenant_id), "name": tenant_name.strip(), "adminUserId": str(user_id)}
-            await emit(conn, SCHEMA, "crm.auth.tenant.created", str(tenant_id), data, tenant_id=str(tenant_id))
-            await emit(conn, SCHEMA, "crm.auth.user.created", str(user_id),
-                       {"userId": str(user_id), "email": email, "roles": ["admin"]}, tenant_id=str(tenant_id))
         return str(tenant_id), user
 
     # --- login -----------------------------------------------------------------------------
@@ -149,7 +132,9 @@ class AuthDomain:
         if tenants:
             async with self.db.transaction(tenant_id=tenants[0]) as conn:
                 user = (
-                    await conn.execute(text("SELECT * FROM auth.users WHERE email = :e"), {"e": email})
+                    await conn.execute(
+                        text("SELECT u.*, t.status AS tenant_status FROM auth.users u "
+                             "JOIN auth.tenants t ON t.id = u.tenant_id WHERE u.email = :e"), {"e": email})
                 ).mappings().first()
         ok = await passwords.verify_password(user["password_hash"] if user else None, password)
         if user is None or not ok or not user["active"]:
@@ -158,6 +143,7 @@ class AuthDomain:
                 await self._record(str(user["tenant_id"]), "crm.auth.login.failed", str(user["id"]),
                                    {"userId": str(user["id"]), "reason": "bad_credentials" if not ok else "inactive"})
             raise Unauthenticated("invalid email or password", reason="INVALID_CREDENTIALS")
+        identity.require_active_tenant(user["tenant_status"])
         return await self._open_session(user)
 
     async def _record(self, tenant_id: str, event_type: str, subject: str, data: dict[str, Any]) -> None:
@@ -226,6 +212,9 @@ class AuthDomain:
             ).mappings().one()
             if not user["active"]:
                 raise Unauthenticated("invalid refresh token", reason="INVALID_GRANT")
+            status = (await conn.execute(text("SELECT status FROM auth.tenants WHERE id = :t"),
+                                         {"t": tenant_id})).scalar_one()
+            identity.require_active_tenant(status)
             await conn.execute(
                 text(
                     "UPDATE auth.sessions SET refresh_hash = :h, generation = generation + 1, last_used_at = now() "

@@ -12,21 +12,31 @@ import time
 import uuid
 
 from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.auth.plans import PLANS
 from services.kernel.authn import BUILTIN_ROLES
+from services.kernel.errors import PermissionDenied
 from services.kernel.events import emit
 from services.kernel.settings import Settings
 
 SCHEMA = "auth"
 
-# Rate-limit tier of a tenant's plan; OAuth clients (client credentials) use `api_integration`.
-PLAN_TIERS = {"free": "standard", "standard": "standard", "professional": "premium", "premium": "premium",
-              "enterprise": "premium"}
+# Rate-limit tier of a tenant's plan, from the plan catalogue (services/auth/plans.py);
+# OAuth clients (client credentials) use `api_integration`.
+PLAN_TIERS = {key: p.tier for key, p in PLANS.items()}
 
 
 def tier_for(plan: str, *, client: bool = False) -> str:
     return "api_integration" if client else PLAN_TIERS.get(plan, "standard")
+
+
+def require_active_tenant(status: str) -> None:
+    """Users of a suspended or deleted tenant get no tokens (the tenants service ends the ones
+    they hold when it suspends the tenant)."""
+    if status != "active":
+        raise PermissionDenied(f"this tenant is {status}", reason="TENANT_INACTIVE")
 
 
 async def effective_permissions(conn: AsyncConnection, role_keys: list[str] | tuple[str, ...]) -> list[str]:
@@ -71,3 +81,40 @@ async def revoke_user_tokens(conn: AsyncConnection, settings: Settings, *, user_
         )
     await emit(conn, SCHEMA, "crm.auth.user.revoked", user_id,
                {"userId": user_id, "before": time.time(), "until": _until(settings), "reason": reason})
+
+
+async def insert_user(conn: AsyncConnection, *, tenant_id: uuid.UUID, email: str, password_hash: str,
+                      first_name: str, last_name: str, roles: list[str], user_id: uuid.UUID | None = None
+                      ) -> RowMapping:
+    """A user of `tenant_id` (the transaction's tenant) who can sign in; announces it."""
+    user_id = user_id or uuid.uuid4()
+    user = (
+        await conn.execute(
+            text("INSERT INTO auth.users (id, tenant_id, email, password_hash, first_name, last_name, roles) "
+                 "VALUES (:id, :t, :email, :hash, :fn, :ln, :roles) RETURNING *"),
+            {"id": user_id, "t": tenant_id, "email": email, "hash": password_hash, "fn": first_name.strip(),
+             "ln": last_name.strip(), "roles": roles},
+        )
+    ).mappings().one()
+    await conn.execute(
+        text("INSERT INTO auth.login_index (email, tenant_id, user_id) VALUES (:e, :t, :u)"),
+        {"e": email, "t": tenant_id, "u": user_id},
+    )
+    await emit(conn, SCHEMA, "crm.auth.user.created", str(user_id),
+               {"userId": str(user_id), "email": email, "roles": roles}, tenant_id=str(tenant_id))
+    return user
+
+
+async def create_tenant_with_admin(conn: AsyncConnection, *, tenant_id: uuid.UUID, name: str, plan: str,
+                                   email: str, password_hash: str, first_name: str, last_name: str,
+                                   event_type: str, roles: list[str] | None = None) -> RowMapping:
+    """A tenant and its first user (sign-up, operators' POST /tenants, the operator CLI), in the
+    caller's transaction, which must be scoped to `tenant_id`. Returns the user."""
+    user_id = uuid.uuid4()
+    await conn.execute(text("INSERT INTO auth.tenants (id, name, plan) VALUES (:id, :name, :plan)"),
+                       {"id": tenant_id, "name": name, "plan": plan})
+    await emit(conn, SCHEMA, event_type, str(tenant_id),
+               {"tenantId": str(tenant_id), "name": name, "plan": plan, "adminUserId": str(user_id)},
+               tenant_id=str(tenant_id))
+    return await insert_user(conn, tenant_id=tenant_id, email=email, password_hash=password_hash,
+                             first_name=first_name, last_name=last_name, roles=roles or ["admin"], user_id=user_id)

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.kernel import context
-from services.kernel.errors import ConfigurationError
+from services.kernel.errors import ConfigurationError, PermissionDenied
 
 # Constraint names are predictable so migrations can name what they drop (Alembic convention).
 NAMING_CONVENTION = {
@@ -36,6 +36,8 @@ _SET_CONTEXT = text(
     "SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true), "
     "set_config('app.read_owners', :read_owners, true), set_config('app.write_owners', :write_owners, true)"
 )
+# Admits rows of every tenant to the few read-only `platform_read` policies (auth.tenants ...).
+_SET_PLATFORM = text("SELECT set_config('app.platform', 'on', true)")
 
 
 def _owners(owners: tuple[str, ...] | None) -> str:
@@ -86,18 +88,25 @@ class Database:
             )
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, tenant_id: str | None = None, *, platform: bool = False
+                          ) -> AsyncIterator[AsyncConnection]:
         """A transaction scoped to `tenant_id` (the caller's tenant when not given).
 
-        Pass tenant_id="" for platform work that touches no tenant table.
+        Pass tenant_id="" for platform work that touches no tenant table. `platform=True` is
+        the one way to read across tenants (tables with a `platform_read` policy): it is
+        refused unless the caller holds a `platform:` permission, which `*` never implies.
         """
         ctx = context.current()
+        if platform and not any(p.startswith(context.PLATFORM + ":") for p in ctx.permissions):
+            raise PermissionDenied("platform access requires a platform permission", reason="NOT_PLATFORM_OPERATOR")
         tenant = ctx.tenant_id if tenant_id is None else tenant_id
         async with self.engine.begin() as conn:
             if tenant:
                 await conn.execute(_SET_CONTEXT, {"tenant_id": tenant, "user_id": ctx.user_id,
                                                   "read_owners": _owners(ctx.read_owners),
                                                   "write_owners": _owners(ctx.write_owners)})
+            if platform:
+                await conn.execute(_SET_PLATFORM)
             yield conn
 
     async def close(self) -> None:

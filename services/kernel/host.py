@@ -35,6 +35,7 @@ from services.kernel.events import EventBus, OutboxRelay
 from services.kernel.interceptor import KernelInterceptor
 from services.kernel.jobs import JobRunner
 from services.kernel.settings import Settings
+from services.kernel.usage import ApiCallMeter
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ class Runtime:
         """Run `handler` once per event on `subject` (see services/kernel/consumers.py)."""
         self.consumers.append(DurableConsumer(self.db, self.bus, schema=schema, name=name, subject=subject,
                                               handler=handler))
+
+    # Background work a service starts in `register` (event consumers ...), stopped with the host.
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
@@ -122,6 +126,7 @@ class Host:
         self.relay: OutboxRelay | None = None
         self.runtime: Runtime | None = None
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.meter = ApiCallMeter()
         self.port = 0
         self.access_log: AccessLog | None = None
 
@@ -143,7 +148,7 @@ class Host:
 
         descriptors = [d for m in self.modules for d in m.descriptors]
         server = self.server = grpc.aio.server(
-            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, [access_log.observe])],
+            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, [access_log.observe], self.meter)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -162,6 +167,7 @@ class Host:
         await server.start()
         self.relay = OutboxRelay(s.database_url, list(dict.fromkeys(m.schema for m in self.modules)), bus)
         self.relay.start()
+        self.meter.start(bus, s.usage_flush_seconds)
         for runner in runtime.job_runners:
             await runner.resume()
         for consumer in runtime.consumers:
@@ -209,6 +215,7 @@ class Host:
         if self.relay is not None:
             await self.relay.stop()
         if self.runtime is not None:
+            await self.meter.stop(self.runtime.bus)
             for runner in self.runtime.job_runners:
                 await runner.stop()
             for consumer in self.runtime.consumers:
@@ -217,5 +224,7 @@ class Host:
                 await self.access_log.stop()
             if self.runtime.clients is not None:
                 await self.runtime.clients.close()
+            for stop in self.runtime.on_stop:
+                await stop()
             await self.runtime.bus.close()
             await self.runtime.db.close()

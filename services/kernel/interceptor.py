@@ -26,6 +26,7 @@ from services.kernel import context
 from services.kernel.authn import TokenVerifier
 from services.kernel.errors import DomainError, from_database
 from services.kernel.policy import lookup
+from services.kernel.usage import ApiCallMeter
 
 log = logging.getLogger("crm.rpc")
 tracer = trace.get_tracer("crm.kernel")
@@ -83,10 +84,11 @@ Observer = Callable[[str, annotations_pb2.MethodPolicy, Message | None], None]
 
 class KernelInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier,
-                 observers: list[Observer] | None = None) -> None:
+                 observers: list[Observer] | None = None, meter: ApiCallMeter | None = None) -> None:
         self.policies = policies
         self.verifier = verifier
         self.observers = observers or []
+        self.meter = meter or ApiCallMeter()  # API calls per tenant, for the tenants' usage
 
     def _observe(self, method: str, policy: annotations_pb2.MethodPolicy, response: Message | None) -> None:
         for observer in self.observers:
@@ -152,6 +154,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             try:
                 caller = self._caller(policy, ctx)
                 token = context.bind(caller)
+                self.meter.record(caller.tenant_id)
                 span.set_attribute("crm.tenant_id", caller.tenant_id)
                 span.set_attribute("crm.request_id", caller.request_id)
                 yield

@@ -37,6 +37,8 @@ class Settings:
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     db_pool_size: int = 10
+    # How often each process publishes its API call counts (tenants' usage statistics).
+    usage_flush_seconds: float = 5.0
     otel_exporter: str = ""
     log_level: str = "INFO"
 
@@ -68,6 +70,7 @@ class Settings:
             access_token_ttl_seconds=int(e.get("CRM_ACCESS_TOKEN_TTL", "900")),
             refresh_token_ttl_seconds=int(e.get("CRM_REFRESH_TOKEN_TTL", str(30 * 24 * 3600))),
             db_pool_size=int(e.get("CRM_DB_POOL_SIZE", "10")),
+            usage_flush_seconds=float(e.get("CRM_USAGE_FLUSH_SECONDS", "5")),
             otel_exporter=e.get("CRM_OTEL_EXPORTER", ""),
             log_level=e.get("CRM_LOG_LEVEL", "INFO"),
         )

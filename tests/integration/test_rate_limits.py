@@ -45,7 +45,7 @@ def test_each_user_has_a_budget_of_their_tier_and_one_for_bulk_calls(api: httpx.
 
 def test_a_premium_plan_gets_the_premium_tier(api: httpx.Client, stack: DevStack) -> None:
     admin = sign_up(api)
-    asyncio.run(_set_plan(stack.migration_database_url, admin["x-tenant-id"], "premium"))
+    asyncio.run(_set_plan(stack.migration_database_url, admin["x-tenant-id"], "professional"))
     me = api.get("/v1/auth/userinfo", headers=h(admin))
     assert budget(me)[0].endswith('name="standard"')  # the old token still says standard
     r = api.post("/v1/auth/token/refresh", json={"refreshToken": admin["refresh"]})

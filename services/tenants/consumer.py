@@ -1,0 +1,158 @@
+"""Usage counted from other services' events, never from their tables.
+
+A durable JetStream consumer (`tenants-usage`) reads record created/deleted/merged/imported
+events, file events that carry sizes, user creations, and the kernel's API call counts
+(services/kernel/usage.py). Each event is applied in one transaction with its id recorded in
+`auth.consumed_events`, and acknowledged after commit: a redelivered event finds its id and
+changes nothing, a crash before the ack only redelivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.kernel.db import Database
+from services.kernel.events import STREAM, EventBus
+from services.kernel.usage import API_CALLS_COUNTED
+from services.tenants import billing
+
+log = logging.getLogger(__name__)
+
+DURABLE = "tenants-usage"
+SUBJECTS = ["crm.*.*.created", "crm.*.*.deleted", "crm.*.*.merged", "crm.*.import.completed", API_CALLS_COUNTED]
+# The record types that count as CRM records (`<service>.<entity>` of their events).
+RECORD_TYPES = frozenset({"contacts.contact", "accounts.account", "leads.lead", "deals.deal",
+                          "activities.activity"})
+IDENTITY_SERVICES = frozenset({"auth", "users"})
+KEEP_CONSUMED_DAYS = 8  # longer than the stream keeps events (7 days): a redelivery always finds its id
+
+
+def effects(event: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What one event changes: ("count", metric, delta), ("calls", day, n) or ("seats",)."""
+    kind = str(event.get("type", ""))
+    data = event.get("data") or {}
+    parts = kind.split(".")
+    if kind == API_CALLS_COUNTED:
+        return [("calls", (dt.date.fromisoformat(str(data["day"])), int(data["calls"])))]
+    if len(parts) != 4 or parts[0] != "crm":
+        return []
+    _, service, entity, action = parts
+    record = f"{service}.{entity}"
+    if service in IDENTITY_SERVICES and entity == "user" and action == "created":
+        return [("seats", None)]
+    if record in RECORD_TYPES and action in ("created", "deleted"):
+        return [("count", (f"records.{record}", 1 if action == "created" else -1))]
+    if record in RECORD_TYPES and action == "merged":
+        return [("count", (f"records.{record}", -len(data.get("mergedIds") or [])))]
+    if entity == "import" and action == "completed":
+        target = next((r for r in RECORD_TYPES if r.startswith(service + ".")), None)
+        if target:
+            return [("count", (f"records.{target}", int(data.get("imported") or 0)))]
+    if service == "files" and entity == "file" and action in ("created", "deleted"):
+        size = int(data.get("sizeBytes") or 0)
+        return [("count", ("storage.bytes", size if action == "created" else -size))]
+    return []
+
+
+async def apply(db: Database, event: dict[str, Any]) -> bool:
+    """Apply one event once. Returns whether it changed anything."""
+    found = effects(event)
+    try:
+        tenant = uuid.UUID(str(event.get("tenantid", "")))
+        event_id = uuid.UUID(str(event["id"]))
+    except (KeyError, ValueError):
+        return False
+    if not found:
+        return False
+    async with db.transaction(tenant_id=str(tenant)) as conn:
+        fresh = (await conn.execute(
+            text("INSERT INTO auth.consumed_events (event_id) VALUES (:id) ON CONFLICT DO NOTHING RETURNING 1"),
+            {"id": event_id})).first()
+        if fresh is None:
+            return False
+        for what, arg in found:
+            await _apply_one(conn, tenant, what, arg)
+    return True
+
+
+async def _apply_one(conn: AsyncConnection, tenant: uuid.UUID, what: str, arg: Any) -> None:
+    if what == "count":
+        metric, delta = arg
+        await conn.execute(
+            text("INSERT INTO auth.usage_counts (tenant_id, metric, value) VALUES (:t, :m, :d) "
+                 "ON CONFLICT (tenant_id, metric) DO UPDATE SET value = auth.usage_counts.value + :d"),
+            {"t": tenant, "m": metric, "d": delta})
+    elif what == "calls":
+        day, calls = arg
+        await conn.execute(
+            text("INSERT INTO auth.api_calls (tenant_id, day, calls) VALUES (:t, :d, :n) "
+                 "ON CONFLICT (tenant_id, day) DO UPDATE SET calls = auth.api_calls.calls + :n"),
+            {"t": tenant, "d": day, "n": calls})
+    elif what == "seats":
+        # A new user may raise the period's peak, on which seats are billed.
+        await conn.execute(
+            text("INSERT INTO auth.seat_peaks (tenant_id, period_start, seats) "
+                 "SELECT :t, :p, count(*) FROM auth.users WHERE active "
+                 "ON CONFLICT (tenant_id, period_start) DO UPDATE "
+                 "SET seats = GREATEST(auth.seat_peaks.seats, EXCLUDED.seats)"),
+            {"t": tenant, "p": billing.period_of(dt.datetime.now(dt.UTC))[0]})
+
+
+class UsageConsumer:
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self.db = db
+        self.bus = bus
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        assert self.bus.js is not None
+        config = ConsumerConfig(durable_name=DURABLE, filter_subjects=SUBJECTS, ack_policy=AckPolicy.EXPLICIT,
+                                deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=1000)
+        with contextlib.suppress(BadRequestError):  # exists already with these settings
+            await self.bus.js.add_consumer(STREAM, config)
+        self._task = asyncio.create_task(self._run(), name="tenants-usage-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        assert self.bus.js is not None
+        sub = await self.bus.js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
+        pruned = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                try:
+                    msgs = await sub.fetch(100, timeout=1)
+                except TimeoutError:
+                    msgs = []
+                for msg in msgs:
+                    try:
+                        await apply(self.db, json.loads(msg.data))
+                    except (ValueError, TypeError):
+                        log.warning("usage: dropping a malformed event on %s", msg.subject)
+                    await msg.ack()
+                if loop.time() - pruned > 3600:
+                    pruned = loop.time()
+                    async with self.db.transaction(tenant_id="") as conn:
+                        await conn.execute(text("DELETE FROM auth.consumed_events WHERE consumed_at < now() - "
+                                                f"interval '{KEEP_CONSUMED_DAYS} days'"))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("usage consumer: retrying after error", exc_info=True)
+                await asyncio.sleep(1.0)

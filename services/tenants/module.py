@@ -1,0 +1,32 @@
+"""The tenants service as the kernel hosts it (schema `auth`, its own migration history)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from crm.tenants.v1 import tenants_service_pb2, tenants_service_pb2_grpc
+
+from services.kernel.host import Runtime, ServiceModule
+from services.tenants.consumer import UsageConsumer
+from services.tenants.domain import TenantsDomain
+from services.tenants.servicer import TenantsServicer
+from services.tenants.tables import SCHEMA
+
+
+async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
+    domain = TenantsDomain(runtime.db, runtime.settings, runtime.revoked)
+    tenants_service_pb2_grpc.add_TenantsServiceServicer_to_server(TenantsServicer(domain), server)
+    consumer = UsageConsumer(runtime.db, runtime.bus)
+    await consumer.start()
+    runtime.on_stop.append(consumer.stop)
+
+
+MODULE = ServiceModule(
+    name="tenants",
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+    descriptors=(tenants_service_pb2.DESCRIPTOR.services_by_name["TenantsService"],),
+    register=register,
+    version_table="alembic_version_tenants",
+)
