@@ -105,3 +105,10 @@ class Unavailable(DomainError):
 def validation(violations: list[FieldViolation], message: str = "validation failed") -> ValidationFailed:
     """A 422 listing every offending field."""
     return ValidationFailed(message, violations=violations)
+
+
+class PayloadTooLarge(InvalidArgument):
+    """An upload over its size limit (413)."""
+
+    default_reason = "PAYLOAD_TOO_LARGE"
+    http_status = 413
