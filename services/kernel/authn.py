@@ -27,12 +27,13 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "manager": frozenset(
         {f"{r}:*" for r in ("contacts", "accounts", "leads", "deals", "pipelines", "activities", "reports")}
-        | {"users:read"}
+        | {"users:read", "teams:read"}
     ),
     "sales_rep": frozenset(
-        {"contacts:read", "contacts:write", "contacts:import", "contacts:export", "contacts:merge", "users:read"}
+        {"contacts:read", "contacts:write", "contacts:import", "contacts:export", "contacts:merge", "users:read",
+         "teams:read"}
     ),
-    "read_only": frozenset({"contacts:read", "users:read"}),
+    "read_only": frozenset({"contacts:read", "users:read", "teams:read"}),
     # Operators of the whole installation (made by the operator CLI, never by sign-up).
     "platform_operator": frozenset({"platform:*"}),
 }

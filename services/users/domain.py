@@ -128,9 +128,9 @@ class RoleView:
 
 _BUILTIN_TEXT = {
     "admin": ("Administrator", "Every permission in the tenant, user and role management included."),
-    "manager": ("Manager", "Full access to the CRM records and reports; reads users."),
-    "sales_rep": ("Sales representative", "Works with contacts: read, write, import, export, merge."),
-    "read_only": ("Read only", "Reads contacts and users."),
+    "manager": ("Manager", "Full access to the CRM records and reports; reads users and teams."),
+    "sales_rep": ("Sales representative", "Day-to-day sales work on the CRM records."),
+    "read_only": ("Read only", "Reads the CRM records, users and teams."),
 }
 
 
@@ -305,6 +305,8 @@ class UsersDomain:
                 raise InvalidArgument("unknown field in updateMask", violations=[
                     FieldViolation("updateMask", f"not a writable field: {n}") for n in sorted(unknown)])
             values = {k: v for k, v in values.items() if k in mask}
+        elif not values.get("email"):
+            values = {k: v for k, v in values.items() if k != "email"}  # a full PUT without an address keeps it
         clean, problems = rules.check_user({k: v for k, v in values.items() if k in writable})
         if problems:
             raise validation(problems)
