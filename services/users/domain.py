@@ -216,13 +216,15 @@ class UsersDomain:
         """Refuse a change that would leave the tenant without an active admin."""
         if not target["active"] or rules.ADMIN_ROLE not in target["roles"]:
             return
-        # Lock every active admin so two concurrent changes cannot both pass this check.
+        # One such change at a time per tenant: two admins removing each other at once must not
+        # both see the other still active (row locks taken in two orders would deadlock instead).
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('crm-last-admin-' || :t))"),
+                           {"t": str(self._tenant())})
         others = (
             await conn.execute(
                 select(u.id).select_from(user_table.outerjoin(profiles, p.user_id == u.id))
                 .where(u.tenant_id == self._tenant(), u.active.is_(True), u.roles.any(rules.ADMIN_ROLE),
-                       p.deleted_at.is_(None), u.id != target["id"])
-                .with_for_update(of=user_table)
+                       p.deleted_at.is_(None), u.id != target["id"]).limit(1)
             )
         ).all()
         if not others:

@@ -4,6 +4,7 @@ the last admin is kept, deleted users disappear and free their address."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -90,3 +91,16 @@ def test_delete_erases_and_frees_the_address(api: httpx.Client, stack: DevStack)
     assert again["id"] != uid
     assert find_event(stack.nats_url, "crm.users.user.deleted",
                       lambda e: e["data"] == {"userId": uid, "email": "gone@example.com", "roles": ["sales_rep"]})
+
+
+def test_two_admins_removing_each_other_at_once_leave_one(api: httpx.Client) -> None:
+    admin = sign_up(api)
+    me = _admin_id(api, admin)
+    other, ot = make_user(api, admin, ["admin"])
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(api.post, f"/v1/users/{other['id']}/deactivate", headers=h(admin), json={})
+        second = pool.submit(api.post, f"/v1/users/{me}/deactivate", headers=h(ot), json={})
+        codes = sorted([first.result().status_code, second.result().status_code])
+    assert codes[0] == 200 and codes[1] in (401, 409), codes
+    actives = api.get("/v1/users?role=admin&active=true", headers=h(admin if first.result().status_code == 200 else ot))
+    assert actives.status_code == 200 and len(actives.json()["data"]) == 1
