@@ -139,7 +139,7 @@ def builtin_role(key: str) -> RoleView:
     return RoleView(key, key, name, description, sorted(BUILTIN_ROLES[key]), True)
 
 
-def _custom_role(row: Mapping[str, Any]) -> RoleView:
+def _custom_role(row: RowMapping) -> RoleView:
     return RoleView(str(row["id"]), row["key"], row["name"], row["description"], sorted(row["permissions"]), False,
                     row["created_at"], row["updated_at"])
 
@@ -197,7 +197,7 @@ class UsersDomain:
                 reason="PRIVILEGE_ESCALATION", metadata={"missing": ",".join(missing)[:500]},
             )
 
-    async def _require_outranks(self, conn: AsyncConnection, target: Mapping[str, Any]) -> None:
+    async def _require_outranks(self, conn: AsyncConnection, target: RowMapping) -> None:
         """Managing another user needs every permission they have (a user-admin cannot take
         over an admin's account by changing its email, for example)."""
         if str(target["id"]) == context.current().user_id:
@@ -212,7 +212,7 @@ class UsersDomain:
         if str(user_id) != ctx.user_id:
             ctx.require(permission)
 
-    async def _require_other_admin(self, conn: AsyncConnection, target: Mapping[str, Any]) -> None:
+    async def _require_other_admin(self, conn: AsyncConnection, target: RowMapping) -> None:
         """Refuse a change that would leave the tenant without an active admin."""
         if not target["active"] or rules.ADMIN_ROLE not in target["roles"]:
             return
@@ -355,7 +355,7 @@ class UsersDomain:
             await conn.execute(delete(team_members).where(tm.user_id == key))
             await conn.execute(update(teams).where(t.lead_id == key).values(lead_id=None, updated_at=text("now()")))
             erased = {name: "" for name in PROFILE_FIELDS}
-            marker = {"deleted_at": text("now()"), "deleted_by": _caller_uuid(), "preferences": {},
+            marker: dict[str, Any] = {"deleted_at": text("now()"), "deleted_by": _caller_uuid(), "preferences": {},
                       "updated_at": text("now()"), **erased}
             await conn.execute(pg_insert(profiles).values(user_id=key, tenant_id=self._tenant(), **marker)
                                .on_conflict_do_update(index_elements=[p.user_id], set_=marker))

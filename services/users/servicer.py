@@ -13,6 +13,7 @@ from crm.users.v1 import users_service_pb2 as pb
 from crm.users.v1 import users_service_pb2_grpc as pb_grpc
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2, json_format
+from sqlalchemy.engine import RowMapping
 
 from services.kernel import listing, uploads
 from services.kernel.errors import FieldViolation, InvalidArgument
@@ -68,14 +69,14 @@ def role_to_proto(role: RoleView) -> upb.Role:
     return out
 
 
-def member_to_proto(row: Mapping[str, Any], lead_id: Any = None) -> upb.TeamMember:
+def member_to_proto(row: RowMapping, lead_id: Any = None) -> upb.TeamMember:
     member = upb.TeamMember(user_id=str(row["user_id"]), first_name=row["first_name"], last_name=row["last_name"],
                             email=row["email"], lead=lead_id is not None and row["user_id"] == lead_id)
     member.added_at.FromDatetime(row["added_at"])
     return member
 
 
-def team_to_proto(row: Mapping[str, Any], members: list[Any] | None = None) -> upb.Team:
+def team_to_proto(row: RowMapping, members: list[RowMapping] | None = None) -> upb.Team:
     team = upb.Team(id=str(row["id"]), name=row["name"], description=row["description"],
                     lead_id=str(row["lead_id"]) if row["lead_id"] else "", member_count=row["member_count"])
     if members is not None:
