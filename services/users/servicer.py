@@ -17,6 +17,7 @@ from sqlalchemy.engine import RowMapping
 
 from services.kernel import listing, uploads
 from services.kernel.errors import FieldViolation, InvalidArgument
+from services.users import rules
 from services.users.domain import TEAM_LIST_SPEC, USER_LIST_SPEC, RoleView, TeamView, UsersDomain, UserView, avatar_url
 from services.users.tables import PROFILE_FIELDS
 
@@ -36,7 +37,7 @@ def user_to_proto(view: UserView) -> upb.User:
     user = upb.User(
         id=str(row["id"]), tenant_id=str(row["tenant_id"]), email=row["email"], first_name=row["first_name"],
         last_name=row["last_name"], roles=list(row["roles"]), active=row["active"],
-        status="inactive" if not row["active"] else "active" if row["has_password"] else "invited",
+        status=rules.user_status(row["active"], row["has_password"]),
         email_verified=row["email_verified"], title=row["title"],
         avatar_url=avatar_url(row["id"]) if row["avatar_etag"] else "", team_ids=view.team_ids,
     )
