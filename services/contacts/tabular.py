@@ -17,14 +17,13 @@ import unicodedata
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from email.message import Message
-from email.parser import BytesHeaderParser
-from email.utils import collapse_rfc2231_value
 from typing import IO, Final, NamedTuple
 
 import openpyxl
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+
+from services.kernel import uploads
 
 __all__ = [
     "CONTACT_FIELDS",
@@ -311,72 +310,16 @@ def read_upload(
 
 def _parse_content_type(value: str) -> tuple[str, str]:
     """(lower-cased media type, boundary parameter or "")."""
-    if not value.strip():
-        return "", ""
-    msg = Message()
-    msg["Content-Type"] = value
-    main = value.split(";", 1)[0].strip().lower()
-    return main, _param(msg, "boundary", "content-type")
-
-
-def _param(msg: Message, name: str, header: str) -> str:
-    raw = msg.get_param(name, header=header)
-    return "" if raw is None else collapse_rfc2231_value(raw)
+    return uploads.parse_content_type(value)
 
 
 def _file_from_multipart(body: bytes, boundary: str) -> tuple[bytes, str, str, str]:
     """(file bytes, its content type, its filename, the `format` form field) of a form post."""
-    if not boundary:
-        raise TabularError("BAD_MULTIPART", "multipart body without a boundary parameter")
-    file_part: tuple[Message, bytes] | None = None
-    form_format = ""
-    for headers, content in _split_multipart(body, boundary.encode("latin-1")):
-        name = _param(headers, "name", "content-disposition")
-        if name == "file" and file_part is None:
-            file_part = (headers, content)
-        elif name == "format":
-            form_format = content.decode("utf-8", "replace").strip()
-    if file_part is None:
-        raise TabularError("MISSING_FILE_PART", "the multipart body has no part named `file`")
-    headers, content = file_part
-    part_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return content, part_type, headers.get_filename() or "", form_format
-
-
-def _split_multipart(body: bytes, boundary: bytes) -> list[tuple[Message, bytes]]:
-    """Byte-exact RFC 7578 splitting: CRLF line breaks (bare LF tolerated), preamble ignored."""
-    delimiter = b"--" + boundary
-    if body.startswith(delimiter):
-        pos = 0
-    else:
-        found = body.find(b"\n" + delimiter)
-        if found < 0:
-            raise TabularError("BAD_MULTIPART", "the multipart boundary does not occur in the body")
-        pos = found + 1
-    parts: list[tuple[Message, bytes]] = []
-    while True:
-        pos += len(delimiter)
-        if body.startswith(b"--", pos):
-            return parts
-        eol = body.find(b"\n", pos)
-        if eol < 0:
-            raise TabularError("BAD_MULTIPART", "the multipart body ends inside a part")
-        start = eol + 1
-        if body.startswith(b"\r\n", start) or body.startswith(b"\n", start):
-            header_bytes, content_start = b"", body.index(b"\n", start) + 1
-        else:
-            ends = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := body.find(sep, start)) >= 0]
-            if not ends:
-                raise TabularError("BAD_MULTIPART", "a multipart part has no end of headers")
-            header_end, sep_len = min(ends)
-            header_bytes, content_start = body[start:header_end], header_end + sep_len
-        nxt = body.find(b"\n" + delimiter, content_start - 1)
-        if nxt < 0:
-            raise TabularError("BAD_MULTIPART", "the multipart body has no closing boundary")
-        content_end = nxt - 1 if nxt > 0 and body[nxt - 1 : nxt] == b"\r" else nxt
-        headers = BytesHeaderParser().parsebytes(header_bytes + b"\r\n\r\n")
-        parts.append((headers, body[content_start:max(content_end, content_start)]))
-        pos = nxt + 1
+    try:
+        found = uploads.file_from_multipart(body, boundary)
+    except uploads.MultipartError as exc:
+        raise TabularError(exc.code, exc.message) from None
+    return found.data, found.content_type, found.filename, found.form.get("format", "")
 
 
 def _detect_format(data: bytes, content_type: str, filename: str, hint: str) -> str:

@@ -118,3 +118,10 @@ def from_database(exc: BaseException) -> DomainError | None:
     if state == "42501":
         return PermissionDenied("the record is outside what your role may change", reason="OUT_OF_SCOPE")
     return None
+
+
+class PayloadTooLarge(InvalidArgument):
+    """An upload over its size limit (413)."""
+
+    default_reason = "PAYLOAD_TOO_LARGE"
+    http_status = 413

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import operator
 import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith
 Kind = Literal["text", "ci_text", "uuid", "time", "int", "bool", "tags"]
 
 _ORDERED_OPS = {"gt", "gte", "lt", "lte"}
+_COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+            "lte": operator.le}
 _KIND_OPS: dict[str, set[str]] = {
     "text": set(OPERATORS),
     "ci_text": set(OPERATORS),
@@ -228,14 +231,9 @@ def condition_clause(spec: ListSpec, cond: Condition) -> ColumnElement[bool]:
     left: ColumnElement[Any] = col
     if f.kind == "ci_text":
         left, value = func.lower(col), value.lower()
-    return {
-        "eq": left == value,
-        "ne": left != value,
-        "gt": left > value,
-        "gte": left >= value,
-        "lt": left < value,
-        "lte": left <= value,
-    }[op]
+    # Only the asked comparison is built: SQLAlchemy refuses `<`/`>` against a bool value.
+    compare: ColumnElement[bool] = _COMPARE[op](left, value)
+    return compare
 
 
 def search_clause(spec: ListSpec, search: str) -> ColumnElement[bool]:

@@ -30,3 +30,28 @@ def lookup(table: dict[str, annotations_pb2.MethodPolicy], method: str) -> annot
     if method.startswith(OPEN_SERVICES):
         return OPEN
     return AUTHENTICATED
+
+
+def contract_services() -> list[ServiceDescriptor]:
+    """Every service of every `crm.*` contract in the generated code, hosted here or not."""
+    import importlib
+    from pathlib import Path
+
+    import crm  # a namespace package (no __init__.py): walk its folders, not pkgutil
+
+    found: list[ServiceDescriptor] = []
+    for root in crm.__path__:
+        for path in sorted(Path(root).rglob("*_pb2.py")):
+            name = ".".join(("crm", *path.relative_to(root).with_suffix("").parts))
+            module = importlib.import_module(name)
+            found.extend(module.DESCRIPTOR.services_by_name.values())
+    return sorted(found, key=lambda s: s.full_name)
+
+
+def permission_catalogue() -> dict[str, list[str]]:
+    """Each permission some rpc policy names -> the rpcs (`pkg.Service/Method`) that require it."""
+    catalogue: dict[str, list[str]] = {}
+    for method, policy in policies(contract_services()).items():
+        if policy.permission:
+            catalogue.setdefault(policy.permission, []).append(method.lstrip("/"))
+    return {name: sorted(rpcs) for name, rpcs in sorted(catalogue.items())}
