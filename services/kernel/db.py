@@ -7,6 +7,7 @@ still sees only the caller's rows. The kernel commits or rolls back; services ne
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -108,6 +109,15 @@ class Database:
             if platform:
                 await conn.execute(_SET_PLATFORM)
             yield conn
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the database answers within `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
 
     async def close(self) -> None:
         await self.engine.dispose()

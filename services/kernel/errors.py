@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+import sqlalchemy.exc
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,19 @@ def from_database(exc: BaseException) -> DomainError | None:
     state = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
     if state == "42501":
         return PermissionDenied("the record is outside what your role may change", reason="OUT_OF_SCOPE")
+    # The database went away (restart, failover, network): the pool drops the dead connection
+    # and the client is told to retry, instead of a 500.
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):  # every pooled connection busy for pool_timeout
+        return Unavailable("the service is overloaded; retry shortly", reason="OVERLOADED")
+    if (getattr(exc, "connection_invalidated", False) or isinstance(orig, OSError)
+            or (state or "").startswith(("08", "57P")) or type(orig).__name__ in _DISCONNECTS):
+        return Unavailable("the database is unavailable; retry shortly", reason="DATABASE_UNAVAILABLE")
     return None
+
+
+# asyncpg errors that mean the connection is gone (they carry no SQLSTATE of class 08).
+_DISCONNECTS = {"ConnectionDoesNotExistError", "InterfaceError", "ConnectionFailureError",
+                "CannotConnectNowError", "InternalClientError"}
 
 
 class PayloadTooLarge(InvalidArgument):

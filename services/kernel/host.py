@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # room for 64 MiB imports after base64-free HttpBody framing
 SESSION_REVOKED = "crm.auth.session.revoked"  # data: {sessionId, until}
 USER_TOKENS_REVOKED = "crm.auth.user.revoked"  # data: {userId, before, until}
+DEPENDENCY_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -129,6 +130,8 @@ class Host:
         self.meter = ApiCallMeter()
         self.port = 0
         self.access_log: AccessLog | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._served: list[str] = [""]
 
     async def start(self) -> int:
         s = self.settings
@@ -172,10 +175,31 @@ class Host:
             await runner.resume()
         for consumer in runtime.consumers:
             await consumer.start()
-        for name in [""] + [d.full_name for d in descriptors]:
+        self._served = [""] + [d.full_name for d in descriptors]
+        for name in self._served:
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
+        self._watcher = asyncio.create_task(self._watch_dependencies(runtime), name="dependency-watch")
         log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
         return self.port
+
+    async def _watch_dependencies(self, runtime: Runtime) -> None:
+        """Readiness follows the database: without it no rpc can succeed, so Envoy's health
+        checks should take this process out (callers get 503 with Retry-After, not 500s).
+        NATS is reported apart (`crm.dependency.nats`): while it is down writes still
+        succeed and their events wait in the outbox, so the process stays in service."""
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        db_up: bool | None = True
+        while True:
+            await asyncio.sleep(DEPENDENCY_CHECK_SECONDS)
+            up = await runtime.db.ping(timeout=DEPENDENCY_CHECK_SECONDS)
+            if up != db_up:
+                log.warning("database %s", "reachable again" if up else "unreachable: not serving")
+                for name in self._served:
+                    await self._set_health(name, serving if up else not_serving)
+                await self._set_health("crm.dependency.database", serving if up else not_serving)
+                db_up = up
+            nats_up = runtime.bus.nc is not None and runtime.bus.nc.is_connected
+            await self._set_health("crm.dependency.nats", serving if nats_up else not_serving)
 
     async def _set_health(self, name: str, status: int) -> None:
         result = self.health.set(name, status)
@@ -207,6 +231,8 @@ class Host:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Drain in-flight rpcs, then stop background work and close connections."""
+        if self._watcher is not None:
+            self._watcher.cancel()
         for name in [""]:
             with contextlib.suppress(Exception):
                 await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
