@@ -88,6 +88,7 @@ class DevStack:
     rate_limit_port: int = 0  # 0: a free port
     rate_limits: str | None = None  # limits spec for edge/ratelimit; None: CRM_RATE_LIMITS or the seed's tiers
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     database_url: str = ""
     migration_database_url: str = ""
     nats_url: str = ""
@@ -218,7 +219,40 @@ class DevStack:
         out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self.procs.append(proc)
+        self.named[name] = proc
         return proc
+
+    # --- fault injection (tests/faults): end one component abruptly, bring it back ---------------
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.named.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+        self.procs.remove(proc)
+
+    def restart(self, name: str) -> None:
+        starts = {"nats": self.start_nats, "services": self.start_services, "ratelimit": self.start_rate_limits,
+                  "envoy": self.start_envoy}
+        starts[name]()
+
+    def stop_postgres(self) -> None:
+        """Stop the embedded PostgreSQL (fast shutdown: sessions are cut, as in a crash or failover)."""
+        assert self._pg is not None, "only the embedded PostgreSQL can be stopped"
+        pid = self._pg.get_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise TimeoutError("PostgreSQL did not stop")
+
+    def start_postgres_again(self) -> None:
+        assert self._pg is not None
+        self._pg._postmaster_info = None  # the library caches the old postmaster's details
+        self._pg.ensure_postgres_running()
 
     def start(self) -> DevStack:
         self.start_postgres()
