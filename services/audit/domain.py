@@ -225,7 +225,9 @@ class AuditDomain:
             args["a"] = actor_id
         sql = (
             "SELECT e.actor_id, e.entity_type, coalesce(x.id, '') AS entity_id, e.action AS access, "
-            "count(*) AS count, max(e.occurred_at) AS last_at FROM audit.entries e "
+            # An access event gathers a second of one actor's reads: counts per record id.
+            "sum(coalesce((e.metadata -> 'counts' ->> x.id)::int, 1)) AS count, max(e.occurred_at) AS last_at "
+            "FROM audit.entries e "
             "LEFT JOIN LATERAL jsonb_array_elements_text(e.metadata -> 'entityIds') AS x(id) ON true "
             f"WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4 ORDER BY last_at DESC LIMIT {REPORT_ROWS}"
         )

@@ -114,7 +114,8 @@ def from_event(event: dict[str, Any]) -> Entry:
     metadata = {k: v for k, v in data.items() if k not in ("changes",) and not isinstance(v, dict | list)}
     if parts[1:2] == ["access"]:
         entity = str(data.get("entityType", entity))
-        metadata = {"count": data.get("count", 0), "entityIds": data.get("entityIds", []), "rpc": data.get("rpc", "")}
+        metadata = {"count": data.get("count", 0), "entityIds": data.get("entityIds", []),
+                    "counts": data.get("counts", {}), "rpcs": data.get("rpcs", [])}
     return Entry(
         event_id=str(event.get("id", "")),
         event_type=event_type,
