@@ -428,6 +428,8 @@ class ActivitiesDomain:
             if due is None:
                 raise validation([FieldViolation("dueAt", "give the new due time", "REQUIRED")])
             values["due_at"] = due
+        elif before["type"] in ("note", "email"):
+            raise validation([FieldViolation("startAt", f"a {before['type']} has no time to move", "NOT_SCHEDULABLE")])
         else:
             if start is None:
                 raise validation([FieldViolation("startAt", "give the new start", "REQUIRED")])

@@ -24,6 +24,12 @@ def upgrade() -> None:
         LANGUAGE sql IMMUTABLE PARALLEL SAFE
         AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, array_to_string(parts, ' '))) $$"""
     )
+    # array_to_string is STABLE for arrays in general; for text[] it cannot vary.
+    op.execute(
+        """
+        CREATE FUNCTION activities.join_text(parts text[]) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT array_to_string(parts, ' ') $$"""
+    )
     op.execute(
         """
         CREATE TABLE activities.activities (
@@ -58,7 +64,7 @@ def upgrade() -> None:
             updated_at timestamptz NOT NULL DEFAULT now(),
             occurred_at timestamptz GENERATED ALWAYS AS (coalesce(start_at, due_at, created_at)) STORED,
             search_text text GENERATED ALWAYS AS (activities.search_text(
-                subject, left(body, 2000), location, from_address, array_to_string(to_addresses, ' '))) STORED,
+                subject, left(body, 2000), location, from_address, activities.join_text(to_addresses))) STORED,
             CONSTRAINT ck_activities_end_after_start CHECK (end_at IS NULL OR end_at > start_at),
             CONSTRAINT uq_activities_tenant_id_id UNIQUE (tenant_id, id)
         )"""
@@ -160,3 +166,4 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION activities.outbox_notify()")
     op.execute("DROP FUNCTION activities.refuse_out_of_scope_delete()")
     op.execute("DROP FUNCTION activities.search_text(text[])")
+    op.execute("DROP FUNCTION activities.join_text(text[])")
