@@ -20,7 +20,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import httpcore
 import httpx
@@ -171,7 +171,7 @@ class CalDavClient:
 
     def href_url(self, href: str) -> str:
         """The absolute URL of an href the server sent, which must stay on the calendar's origin."""
-        url = urljoin(self.url, href)
+        url = urljoin(self.url, quote(href, safe="/:"))
         parts = urlsplit(url)
         if (parts.scheme, parts.netloc) != self._origin:
             raise CalDavError(f"the server pointed outside the calendar's origin: {href}")
@@ -179,7 +179,7 @@ class CalDavClient:
 
     def href_for(self, uid: str) -> str:
         safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in uid)
-        return urlsplit(self.url).path + f"{safe}.ics"
+        return unquote(urlsplit(self.url).path) + f"{safe}.ics"
 
     async def _send(self, method: str, url: str, *, body: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
         try:
@@ -217,8 +217,9 @@ class CalDavClient:
         changed: list[Change] = []
         deleted: list[str] = []
         for response in root.findall(_tag(DAV, "response")):
-            href = (response.findtext(_tag(DAV, "href")) or "").strip()
-            if not href or href.rstrip("/") == urlsplit(self.url).path.rstrip("/"):
+            # Hrefs are kept decoded (servers differ in what they percent-encode) and encoded on use.
+            href = unquote((response.findtext(_tag(DAV, "href")) or "").strip())
+            if not href or href.rstrip("/") == unquote(urlsplit(self.url).path).rstrip("/"):
                 continue
             status = response.findtext(_tag(DAV, "status")) or ""
             if " 404 " in status:
@@ -244,14 +245,14 @@ class CalDavClient:
         return SyncResult(changed, deleted, new_token)
 
     async def multiget(self, hrefs: list[str]) -> dict[str, tuple[str, str]]:
-        body = _MULTIGET_HEAD + "".join(f"<d:href>{_escape(h)}</d:href>" for h in hrefs) + "</c:calendar-multiget>"
+        body = _MULTIGET_HEAD + "".join(f"<d:href>{_escape(quote(h, safe='/:'))}</d:href>" for h in hrefs) + "</c:calendar-multiget>"
         r = await self._send("REPORT", self.url, body=body,
                              headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
         if r.status_code != 207:
             raise CalDavError(f"calendar-multiget REPORT answered {r.status_code}", r.status_code)
         out: dict[str, tuple[str, str]] = {}
         for response in ElementTree.fromstring(r.content).findall(_tag(DAV, "response")):
-            href = (response.findtext(_tag(DAV, "href")) or "").strip()
+            href = unquote((response.findtext(_tag(DAV, "href")) or "").strip())
             prop = response.find(f"{_tag(DAV, 'propstat')}/{_tag(DAV, 'prop')}")
             if prop is not None:
                 out[href] = ((prop.findtext(_tag(DAV, "getetag")) or "").strip(),
