@@ -15,9 +15,9 @@ import httpx
 import icalendar
 import jwt
 import nats
-from nats.js.api import DeliverPolicy
 from crm.activities.v1 import activities_service_pb2 as apb
 from crm.activities.v1 import activities_service_pb2_grpc as apb_grpc
+from nats.js.api import DeliverPolicy
 
 from services.devstack import DevStack
 from tests.integration.conftest import mint, sign_up
@@ -281,7 +281,7 @@ def test_schedule_books_the_first_common_slot_with_an_invitation(api: httpx.Clie
     assert invitation["contentType"].startswith("text/calendar")
     cal = icalendar.Calendar.from_ical(invitation["content"])
     assert str(cal["method"]) == "REQUEST"
-    (vevent,) = cal.walk("VEVENT")
+    vevent: Any = cal.walk("VEVENT")[0]
     assert str(vevent["uid"]) == event["icalUid"] and int(vevent["sequence"]) == 0
     assert vevent.decoded("dtstart") == dt.datetime.fromisoformat(at(0, 11, 15))
     assert str(vevent["organizer"]).startswith("mailto:admin-") and vevent["organizer"].params["CN"] == "Ada Admin"
@@ -312,7 +312,7 @@ def test_reschedule_raises_the_sequence_and_checks_conflicts(api: httpx.Client, 
     moved = r.json()["data"]
     assert (moved["activity"]["startAt"], moved["activity"]["endAt"]) == (at(2, 11), at(2, 12))
     assert moved["activity"]["sequence"] == 1
-    (vevent,) = icalendar.Calendar.from_ical(moved["invitation"]["content"]).walk("VEVENT")
+    vevent: Any = icalendar.Calendar.from_ical(moved["invitation"]["content"]).walk("VEVENT")[0]
     assert str(vevent["uid"]) == event["icalUid"] and int(vevent["sequence"]) == 1
     assert vevent.decoded("dtstart") == dt.datetime.fromisoformat(at(2, 11))
     # Overlapping its own old time is fine; the colleague's meeting is a conflict.

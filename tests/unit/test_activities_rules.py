@@ -4,6 +4,7 @@ slot, iCalendar invitations, and the CalDAV URL guard."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import icalendar
 import pytest
@@ -119,7 +120,7 @@ def test_invitation_is_an_rfc5545_request_that_parses_back() -> None:
     text = ical.invitation(_row(), ical.Person("ann@example.com", "Ann Lee", "u1"))
     cal = icalendar.Calendar.from_ical(text)
     assert str(cal["method"]) == "REQUEST" and str(cal["version"]) == "2.0" and cal.get("prodid")
-    (event,) = cal.walk("VEVENT")
+    event: Any = cal.walk("VEVENT")[0]
     assert str(event["uid"]) == "e1@crm" and int(event["sequence"]) == 0
     assert event.decoded("dtstart") == t(2, 9) and event.decoded("dtend") == t(2, 9, 30)
     assert str(event["summary"]) == "Kick-off" and str(event["location"]) == "Room 1"
