@@ -136,9 +136,8 @@ class Relations:
                 unverified.append(_API_NAME[column])
         return problems, sorted(unverified)
 
-    async def _lookup(self, relation: str, link: str, owner: Owner, name: str, values: dict[str, Any],
-                      pick: str = "") -> Related:
-        """One call: the ids of a list answer, or the `pick` field of a Get answer."""
+    async def _lookup(self, relation: str, link: str, owner: Owner, name: str, values: dict[str, Any]) -> Related:
+        """One list call: the ids of the records it answers."""
         out = Related(relation, link)
         try:
             response = await self.call(owner, name, values)
@@ -151,10 +150,6 @@ class Relations:
         except DomainError as exc:
             log.info("timeline: %s lookup failed: %s", relation, exc.message)
             out.status = "unavailable"
-            return out
-        if pick:
-            value = str(getattr(response, pick, "") or "")
-            out.ids = [value] if value else []
             return out
         for fd, value in response.ListFields():
             if fd.is_repeated and fd.message_type is not None and "id" in fd.message_type.fields_by_name:
