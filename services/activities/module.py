@@ -19,9 +19,9 @@ async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     assert runtime.clients is not None
     config = ActivitiesConfig.from_env(runtime.settings)
     domain = ActivitiesDomain(runtime.db, runtime.jobs(SCHEMA), Relations(runtime.clients), config)
-    # Background calendar syncs; the task ends with the process (the kernel has no stop hook
-    # for modules, and an interrupted sync leaves its job queued for the next process).
+    # Background calendar syncs (an interrupted sync leaves its job queued for the next process).
     domain.sync.start_scheduler()
+    runtime.on_stop(domain.sync.stop_scheduler)
     activities_service_pb2_grpc.add_ActivitiesServiceServicer_to_server(ActivitiesServicer(domain), server)
 
 

@@ -66,6 +66,13 @@ class Runtime:
         self.consumers.append(DurableConsumer(self.db, self.bus, schema=schema, name=name, subject=subject,
                                               handler=handler))
 
+    # Called when the process stops, before job runners and consumers (a module's own
+    # background loops, e.g. a scheduler that starts jobs).
+    stop_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self.stop_hooks.append(hook)
+
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
         self.job_runners.append(runner)
@@ -205,6 +212,8 @@ class Host:
         if self.relay is not None:
             await self.relay.stop()
         if self.runtime is not None:
+            for hook in self.runtime.stop_hooks:
+                await hook()
             for runner in self.runtime.job_runners:
                 await runner.stop()
             for consumer in self.runtime.consumers:

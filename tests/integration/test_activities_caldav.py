@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
+import grpc
 import httpx
 import icalendar
 import pytest
@@ -247,3 +248,44 @@ def test_calendar_urls_to_internal_networks_are_refused(api: httpx.Client, tenan
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "url"
     assert api.get("/v1/activities/calendar/connection", headers=h(tenant)).status_code == 404
+
+
+async def test_calendars_are_also_synced_in_the_background(stack: DevStack, radicale: Radicale,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without anyone calling the sync endpoint, a connected calendar's changes arrive: the
+    scheduler starts sync jobs when a calendar's turn comes (here: every second)."""
+    from crm.activities.v1 import activities_service_pb2 as apb
+    from crm.activities.v1 import activities_service_pb2_grpc as apb_grpc
+
+    from services.activities import sync as sync_module
+    from services.kernel.host import Host, load_modules
+    from services.kernel.settings import Settings
+    from tests.integration.conftest import mint
+
+    monkeypatch.setenv("CRM_CALDAV_SYNC_INTERVAL", "1")
+    monkeypatch.setenv("CRM_CALDAV_ALLOW_LOOPBACK", "1")
+    monkeypatch.setattr(sync_module, "SCHEDULER_TICK_SECONDS", 0.2)
+    settings = Settings.from_env(stack.service_env(CRM_GRPC_LISTEN="127.0.0.1:0", CRM_SERVICES="activities"))
+    host = Host(settings, load_modules(("activities",)))
+    await host.start()
+    try:
+        tenant, user = str(uuid.uuid4()), str(uuid.uuid4())
+        md = (("authorization", f"Bearer {mint(stack, tenant_id=tenant, user_id=user, perms=['activities:*'])}"),
+              ("x-tenant-id", tenant))
+        calendar = radicale.calendar()
+        radicale.put(f"{calendar}bg-1.ics", remote_event("bg-1@other", "Booked elsewhere", start(3, 9)))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            stub = apb_grpc.ActivitiesServiceStub(channel)
+            await stub.PutCalendarConnection(apb.PutCalendarConnectionRequest(connection=apb.CalendarConnection(
+                url=calendar, username=USER, password=PASSWORD)), metadata=md)
+            for _ in range(100):
+                page = await stub.ListActivities(apb.ListActivitiesRequest(type="event"), metadata=md)
+                if page.activities:
+                    break
+                await asyncio.sleep(0.1)
+            assert [a.subject for a in page.activities] == ["Booked elsewhere"]
+            assert page.activities[0].owner_id == user
+            state = await stub.GetCalendarConnection(apb.GetCalendarConnectionRequest(), metadata=md)
+            assert state.last_status == "ok"
+    finally:
+        await host.stop(grace=1.0)
