@@ -38,9 +38,6 @@ _FIELDS: dict[str, listing.Field] = {
     "status": listing.Field(a.status, "text"),
     "priority": listing.Field(a.priority, "text"),
     "subject": listing.Field(a.subject, "text", sortable=True),
-    "location": listing.Field(a.location, "text"),
-    "direction": listing.Field(a.direction, "text"),
-    "outcome": listing.Field(a.outcome, "text"),
     "ownerId": listing.Field(a.owner_id, "uuid"),
     "contactId": listing.Field(a.contact_id, "uuid"),
     "accountId": listing.Field(a.account_id, "uuid"),
@@ -49,9 +46,6 @@ _FIELDS: dict[str, listing.Field] = {
     # `dueAfter`/`dueBefore` and `startAfter`/`startBefore` filter on these.
     "due": listing.Field(a.due_at, "time"),
     "start": listing.Field(a.start_at, "time"),
-    "dueAt": listing.Field(a.due_at, "time"),
-    "startAt": listing.Field(a.start_at, "time"),
-    "endAt": listing.Field(a.end_at, "time"),
     "occurredAt": listing.Field(a.occurred_at, "time", sortable=True),
     "createdAt": listing.Field(a.created_at, "time", sortable=True),
     "updatedAt": listing.Field(a.updated_at, "time", sortable=True),
@@ -553,4 +547,7 @@ class ActivitiesDomain:
 
     async def get_sync_job(self, job_id: str) -> RowMapping:
         async with self.db.transaction() as conn:
-            return await self.jobs.get(conn, job_id, SYNC_KIND)
+            job = await self.jobs.get(conn, job_id, SYNC_KIND)
+        if job["created_by"] != _caller():  # a user's calendar syncs are theirs to see
+            raise NotFound("job not found")
+        return job

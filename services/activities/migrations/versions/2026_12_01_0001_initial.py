@@ -75,6 +75,7 @@ def upgrade() -> None:
         ("occurred", "tenant_id, occurred_at, id"),
         ("created", "tenant_id, created_at, id"),
         ("updated", "tenant_id, updated_at, id"),
+        ("subject", "tenant_id, subject, id"),
         ("due", "tenant_id, due_at, id"),
         ("start", "tenant_id, start_at, id"),
         ("type", "tenant_id, type, occurred_at"),
