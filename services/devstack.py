@@ -151,6 +151,8 @@ class DevStack:
             CRM_JWKS_FILE=str(self.jwks_file),
             CRM_AUTH_SIGNING_KEY_FILE=str(self.key_file),
             PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
+            # Local calendar servers (a Radicale on this machine) are fine for a development stack.
+            CRM_CALDAV_ALLOW_LOOPBACK=env.get("CRM_CALDAV_ALLOW_LOOPBACK", "1"),
         )
         env.update(extra)
         return env

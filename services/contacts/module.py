@@ -15,7 +15,7 @@ from services.kernel.host import Runtime, ServiceModule
 
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     domain = ContactsDomain(runtime.db, runtime.jobs(SCHEMA))
-    contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server(ContactsServicer(domain), server)
+    contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server(ContactsServicer(domain, runtime.clients), server)
 
 
 MODULE = ServiceModule(

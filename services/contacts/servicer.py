@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from crm.activities.v1 import activities_service_pb2, activities_service_pb2_grpc
 from crm.common.v1 import common_pb2
 from crm.contacts.v1 import contact_pb2 as cpb
 from crm.contacts.v1 import contacts_service_pb2 as pb
@@ -19,10 +20,12 @@ from services.contacts import tabular
 from services.contacts.domain import LIST_SPEC, ContactsDomain, parse_id
 from services.contacts.rules import WRITABLE_FIELDS
 from services.kernel import jobs, listing
+from services.kernel.clients import ServiceClients, remote_error
 from services.kernel.errors import FieldViolation, InvalidArgument, Unavailable
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _LIST_SKIP = {"page", "limit", "sort", "search", "pageToken"}
+ACTIVITIES = "crm.activities.v1.ActivitiesService"
 _SNAKE = {"firstName": "first_name", "lastName": "last_name", "accountId": "account_id", "ownerId": "owner_id",
           "lifecycleStage": "lifecycle_stage", "customFields": "custom_fields"}
 
@@ -66,8 +69,9 @@ def _errors(violations: list[FieldViolation]) -> list[common_pb2.ErrorDetail]:
 
 
 class ContactsServicer(pb_grpc.ContactsServiceServicer):
-    def __init__(self, domain: ContactsDomain) -> None:
+    def __init__(self, domain: ContactsDomain, clients: ServiceClients | None = None) -> None:
         self.domain = domain
+        self.clients = clients
 
     async def CreateContact(self, request: pb.CreateContactRequest, context: Ctx) -> cpb.Contact:
         return to_proto(await self.domain.create(from_proto(request.contact)))
@@ -113,7 +117,16 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
 
     async def ListContactActivities(self, request: pb.ListContactActivitiesRequest, context: Ctx) -> pb.ListContactActivitiesResponse:
         await self.domain.exists(request.id)
-        raise Unavailable("the activities service is not deployed", reason="SERVICE_NOT_DEPLOYED")
+        if self.clients is None or not self.clients.deployed(ACTIVITIES):
+            raise Unavailable("the activities service is not deployed", reason="SERVICE_NOT_DEPLOYED")
+        stub = self.clients.stub(ACTIVITIES, activities_service_pb2_grpc.ActivitiesServiceStub)
+        try:
+            page = await stub.ListActivities(
+                activities_service_pb2.ListActivitiesRequest(contact_id=request.id, page=request.page, limit=request.limit),
+                metadata=ServiceClients.as_caller(), timeout=10)
+        except grpc.aio.AioRpcError as err:
+            raise remote_error(err) from None
+        return pb.ListContactActivitiesResponse(activities=page.activities, pagination=page.pagination)
 
     async def ListContactDeals(self, request: pb.ListContactDealsRequest, context: Ctx) -> pb.ListContactDealsResponse:
         await self.domain.exists(request.id)

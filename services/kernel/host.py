@@ -69,8 +69,12 @@ class Runtime:
         self.consumers.append(DurableConsumer(self.db, self.bus, schema=schema, name=name, subject=subject,
                                               handler=handler))
 
-    # Background work a service starts in `register` (event consumers ...), stopped with the host.
-    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Called when the process stops, before job runners and consumers (a module's own
+    # background loops, e.g. a scheduler that starts jobs).
+    stop_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self.stop_hooks.append(hook)
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
@@ -242,6 +246,8 @@ class Host:
             await self.relay.stop()
         if self.runtime is not None:
             await self.meter.stop(self.runtime.bus)
+            for hook in self.runtime.stop_hooks:
+                await hook()
             for runner in self.runtime.job_runners:
                 await runner.stop()
             for consumer in self.runtime.consumers:
@@ -250,7 +256,5 @@ class Host:
                 await self.access_log.stop()
             if self.runtime.clients is not None:
                 await self.runtime.clients.close()
-            for stop in self.runtime.on_stop:
-                await stop()
             await self.runtime.bus.close()
             await self.runtime.db.close()

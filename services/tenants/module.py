@@ -19,7 +19,7 @@ async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     tenants_service_pb2_grpc.add_TenantsServiceServicer_to_server(TenantsServicer(domain), server)
     consumer = UsageConsumer(runtime.db, runtime.bus)
     await consumer.start()
-    runtime.on_stop.append(consumer.stop)
+    runtime.on_stop(consumer.stop)
 
 
 MODULE = ServiceModule(

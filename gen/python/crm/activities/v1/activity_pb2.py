@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/activities/v1/activity.proto\x12\x11\x63rm.activities.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x03\n\x08\x41\x63tivity\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12*\n\x06\x64ue_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08start_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x65nd_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x05\x12\x0e\n\x06status\x18\t \x01(\t\x12\x12\n\ncontact_id\x18\n \x01(\t\x12\x12\n\naccount_id\x18\x0b \x01(\t\x12\x0f\n\x07\x64\x65\x61l_id\x18\x0c \x01(\t\x12\x0f\n\x07lead_id\x18\r \x01(\t\x12\x10\n\x08owner_id\x18\x0e \x01(\t\x12\x34\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x43ZAgithub.com/crm-platform/crm/gen/go/crm/activities/v1;activitiesv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n crm/activities/v1/activity.proto\x12\x11\x63rm.activities.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x06\n\x08\x41\x63tivity\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12*\n\x06\x64ue_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08start_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x65nd_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x05\x12\x0e\n\x06status\x18\t \x01(\t\x12\x12\n\ncontact_id\x18\n \x01(\t\x12\x12\n\naccount_id\x18\x0b \x01(\t\x12\x0f\n\x07\x64\x65\x61l_id\x18\x0c \x01(\t\x12\x0f\n\x07lead_id\x18\r \x01(\t\x12\x10\n\x08owner_id\x18\x0e \x01(\t\x12\x34\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x10\n\x08priority\x18\x11 \x01(\t\x12\x10\n\x08location\x18\x12 \x01(\t\x12\x11\n\tdirection\x18\x13 \x01(\t\x12\x0f\n\x07outcome\x18\x14 \x01(\t\x12.\n\tattendees\x18\x15 \x03(\x0b\x32\x1b.crm.activities.v1.Attendee\x12\x16\n\x08ical_uid\x18\x16 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08sequence\x18\x17 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x36\n\x0c\x63ompleted_at\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1e\n\x10unverified_links\x18\x19 \x03(\tB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x1a \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x66rom_address\x18\x1b \x01(\t\x12\x14\n\x0cto_addresses\x18\x1c \x03(\t\x12\x35\n\x0boccurred_at\x18\x1d \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"Q\n\x08\x41ttendee\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x17\n\x0fresponse_status\x18\x04 \x01(\tBCZAgithub.com/crm-platform/crm/gen/go/crm/activities/v1;activitiesv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTIVITY'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
   _globals['_ACTIVITY'].fields_by_name['updated_at']._loaded_options = None
   _globals['_ACTIVITY'].fields_by_name['updated_at']._serialized_options = b'\342A\001\003'
+  _globals['_ACTIVITY'].fields_by_name['ical_uid']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['ical_uid']._serialized_options = b'\342A\001\003'
+  _globals['_ACTIVITY'].fields_by_name['sequence']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['sequence']._serialized_options = b'\342A\001\003'
+  _globals['_ACTIVITY'].fields_by_name['completed_at']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['completed_at']._serialized_options = b'\342A\001\003'
+  _globals['_ACTIVITY'].fields_by_name['unverified_links']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['unverified_links']._serialized_options = b'\342A\001\003'
+  _globals['_ACTIVITY'].fields_by_name['created_by']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['created_by']._serialized_options = b'\342A\001\003'
+  _globals['_ACTIVITY'].fields_by_name['occurred_at']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['occurred_at']._serialized_options = b'\342A\001\003'
   _globals['_ACTIVITY']._serialized_start=122
-  _globals['_ACTIVITY']._serialized_end=571
+  _globals['_ACTIVITY']._serialized_end=952
+  _globals['_ATTENDEE']._serialized_start=954
+  _globals['_ATTENDEE']._serialized_end=1035
 # @@protoc_insertion_point(module_scope)

@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -41,6 +43,19 @@ class Activity(_message.Message):
     OWNER_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ATTENDEES_FIELD_NUMBER: _builtins.int
+    ICAL_UID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    UNVERIFIED_LINKS_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    FROM_ADDRESS_FIELD_NUMBER: _builtins.int
+    TO_ADDRESSES_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Activity id."""
     type: _builtins.str
@@ -63,6 +78,22 @@ class Activity(_message.Message):
     """Linked lead."""
     owner_id: _builtins.str
     """User who owns the activity."""
+    priority: _builtins.str
+    """Priority of a task: low, normal (default) or high."""
+    location: _builtins.str
+    """Where an event takes place (a room, an address or a meeting link)."""
+    direction: _builtins.str
+    """Direction of a call or email: inbound or outbound."""
+    outcome: _builtins.str
+    """Result of a call, e.g. connected, voicemail, no_answer, busy."""
+    ical_uid: _builtins.str
+    """iCalendar UID of an event; stable for the event's whole life (invitations, calendar sync)."""
+    sequence: _builtins.int
+    """iCalendar SEQUENCE of an event: raised by one on every reschedule."""
+    created_by: _builtins.str
+    """User who created the activity."""
+    from_address: _builtins.str
+    """Sender of an email."""
     @_builtins.property
     def due_at(self) -> _timestamp_pb2.Timestamp:
         """Due time of a task."""
@@ -83,6 +114,28 @@ class Activity(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp:
         """Last change time."""
 
+    @_builtins.property
+    def attendees(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attendee]:
+        """People invited to an event."""
+
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the activity was completed."""
+
+    @_builtins.property
+    def unverified_links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Links accepted without a check because the service that owns them is not deployed
+        (e.g. "dealId").
+        """
+
+    @_builtins.property
+    def to_addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Recipients of an email."""
+
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """The time the activity is placed at on timelines: start, else due time, else creation."""
+
     def __init__(
         self,
         *,
@@ -102,11 +155,58 @@ class Activity(_message.Message):
         owner_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        priority: _builtins.str = ...,
+        location: _builtins.str = ...,
+        direction: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        attendees: _abc.Iterable[Global___Attendee] | None = ...,
+        ical_uid: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        unverified_links: _abc.Iterable[_builtins.str] | None = ...,
+        created_by: _builtins.str = ...,
+        from_address: _builtins.str = ...,
+        to_addresses: _abc.Iterable[_builtins.str] | None = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "due_at", b"due_at", "end_at", b"end_at", "start_at", b"start_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "due_at", b"due_at", "end_at", b"end_at", "occurred_at", b"occurred_at", "start_at", b"start_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "body", b"body", "contact_id", b"contact_id", "created_at", b"created_at", "deal_id", b"deal_id", "due_at", b"due_at", "duration_seconds", b"duration_seconds", "end_at", b"end_at", "id", b"id", "lead_id", b"lead_id", "owner_id", b"owner_id", "start_at", b"start_at", "status", b"status", "subject", b"subject", "type", b"type", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "attendees", b"attendees", "body", b"body", "completed_at", b"completed_at", "contact_id", b"contact_id", "created_at", b"created_at", "created_by", b"created_by", "deal_id", b"deal_id", "direction", b"direction", "due_at", b"due_at", "duration_seconds", b"duration_seconds", "end_at", b"end_at", "from_address", b"from_address", "ical_uid", b"ical_uid", "id", b"id", "lead_id", b"lead_id", "location", b"location", "occurred_at", b"occurred_at", "outcome", b"outcome", "owner_id", b"owner_id", "priority", b"priority", "sequence", b"sequence", "start_at", b"start_at", "status", b"status", "subject", b"subject", "to_addresses", b"to_addresses", "type", b"type", "unverified_links", b"unverified_links", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Activity: _TypeAlias = Activity  # noqa: Y015
+
+@_typing.final
+class Attendee(_message.Message):
+    """Someone invited to an event: a user of the tenant, an outside address, or both."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    RESPONSE_STATUS_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """Email address the invitation goes to."""
+    name: _builtins.str
+    """Display name."""
+    user_id: _builtins.str
+    """User id, for attendees who are users of the tenant (their calendars count for availability)."""
+    response_status: _builtins.str
+    """iCalendar PARTSTAT: needs-action, accepted, declined or tentative."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        name: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        response_status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "name", b"name", "response_status", b"response_status", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attendee: _TypeAlias = Attendee  # noqa: Y015
