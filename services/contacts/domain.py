@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,7 +19,7 @@ from services.contacts import dedupe, tabular
 from services.contacts.rules import RELATIONSHIP_TYPES, WRITABLE_FIELDS, camel, check
 from services.contacts.tables import SCHEMA, contacts, relationships
 from services.kernel import context, listing
-from services.kernel.db import Database
+from services.kernel.db import Database, Row, raw_query
 from services.kernel.errors import (
     AlreadyExists,
     FieldViolation,
@@ -57,6 +57,7 @@ LIST_SPEC = listing.ListSpec(
     default_sort="-createdAt",
 )
 _SELECT = select(*[col for col in contacts.c if col.key != "search_text"])
+_GET = raw_query(_SELECT.where(c.id == bindparam("id"), c.tenant_id == bindparam("tenant")))
 
 
 def parse_id(value: str, name: str = "id") -> uuid.UUID:
@@ -104,9 +105,11 @@ class ContactsDomain:
             raise NotFound("contact not found")
         return row
 
-    async def get(self, contact_id: str) -> RowMapping:
-        async with self.db.transaction() as conn:
-            return await self._get(conn, parse_id(contact_id))
+    async def get(self, contact_id: str) -> Row:
+        row = await self.db.fetchrow(_GET, id=parse_id(contact_id), tenant=uuid.UUID(context.tenant_id()))
+        if row is None:
+            raise NotFound("contact not found")
+        return row
 
     def _new_row(self, values: Mapping[str, Any]) -> dict[str, Any]:
         ctx = context.current()

@@ -21,6 +21,7 @@ from services.contacts.domain import LIST_SPEC, ContactsDomain, parse_id
 from services.contacts.rules import WRITABLE_FIELDS
 from services.kernel import jobs, listing
 from services.kernel.clients import ServiceClients, remote_error
+from services.kernel.db import Row
 from services.kernel.errors import FieldViolation, InvalidArgument, Unavailable
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -34,7 +35,7 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def to_proto(row: RowMapping) -> cpb.Contact:
+def to_proto(row: Row) -> cpb.Contact:
     contact = cpb.Contact(
         id=str(row["id"]), first_name=row["first_name"], last_name=row["last_name"], email=row["email"],
         phone=row["phone"], title=row["title"], company=row["company"], account_id=_s(row["account_id"]),
