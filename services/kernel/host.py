@@ -25,6 +25,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.kernel import migrations, policy
 from services.kernel.authn import RevokedSessions, TokenVerifier
+from services.kernel.consumers import DurableConsumer, EventHandler
 from services.kernel.db import Database
 from services.kernel.events import EventBus, OutboxRelay
 from services.kernel.interceptor import KernelInterceptor
@@ -49,11 +50,20 @@ class Runtime:
     verifier: TokenVerifier
     address: str = ""  # where this process serves, for calls to co-hosted services
     job_runners: list[JobRunner] = field(default_factory=list)
+    # Background work of the modules, stopped (in reverse order) before connections close.
+    stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
         self.job_runners.append(runner)
         return runner
+
+    async def consume(self, durable: str, subject: str, handler: EventHandler) -> DurableConsumer:
+        """Start a durable consumer of `subject` (see services.kernel.consumers)."""
+        consumer = DurableConsumer(self.bus, durable=durable, subject=subject, handler=handler)
+        await consumer.start()
+        self.stoppers.append(consumer.stop)
+        return consumer
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,9 @@ class Host:
         if self.relay is not None:
             await self.relay.stop()
         if self.runtime is not None:
+            for stop in reversed(self.runtime.stoppers):
+                with contextlib.suppress(Exception):
+                    await stop()
             for runner in self.runtime.job_runners:
                 await runner.stop()
             await self.runtime.bus.close()
