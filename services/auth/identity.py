@@ -14,6 +14,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.kernel import context
 from services.kernel.authn import BUILTIN_ROLES
 from services.kernel.events import emit
 from services.kernel.settings import Settings
@@ -46,6 +47,12 @@ def _until(settings: Settings) -> float:
     return time.time() + settings.access_token_ttl_seconds + 60
 
 
+def _where_from() -> dict[str, str]:
+    """Client address and agent of the request that caused a revocation (for audit)."""
+    ctx = context.current()
+    return {"clientIp": ctx.client_ip, "userAgent": ctx.user_agent[:300]}
+
+
 async def revoke_session(conn: AsyncConnection, settings: Settings, *, session_id: str, user_id: str,
                          reason: str) -> None:
     """End one session: its refresh token stops at once, its access tokens in every service."""
@@ -54,7 +61,8 @@ async def revoke_session(conn: AsyncConnection, settings: Settings, *, session_i
         {"id": uuid.UUID(session_id)},
     )
     await emit(conn, SCHEMA, "crm.auth.session.revoked", session_id,
-               {"sessionId": session_id, "userId": user_id, "until": _until(settings), "reason": reason})
+               {"sessionId": session_id, "userId": user_id, "until": _until(settings), "reason": reason,
+                **_where_from()})
 
 
 async def revoke_user_tokens(conn: AsyncConnection, settings: Settings, *, user_id: str, reason: str,
@@ -70,4 +78,5 @@ async def revoke_user_tokens(conn: AsyncConnection, settings: Settings, *, user_
             {"u": uuid.UUID(user_id)},
         )
     await emit(conn, SCHEMA, "crm.auth.user.revoked", user_id,
-               {"userId": user_id, "before": time.time(), "until": _until(settings), "reason": reason})
+               {"userId": user_id, "before": time.time(), "until": _until(settings), "reason": reason,
+                **_where_from()})

@@ -79,10 +79,10 @@ class DurableConsumer:
     async def _handle(self, msg: Any) -> None:
         try:
             event = json.loads(msg.data)
-            if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-                raise ValueError("not a CloudEvent with a data object")
         except ValueError:
-            log.warning("consumer %s: dropping a malformed event", self.durable)
+            event = None
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            log.warning("consumer %s: dropping a malformed event (not a CloudEvent with a data object)", self.durable)
             await msg.term()
             return
         try:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from services.kernel.errors import PermissionDenied, Unauthenticated
 
-
 PLATFORM = "platform"
 
 

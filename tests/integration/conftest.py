@@ -10,12 +10,22 @@ import httpx
 import pytest
 
 from services.devstack import DevStack, free_port
+from services.mailsink import MailSink
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """A real SMTP server (aiosmtpd) receiving what the services send; tests read it."""
+    sink = MailSink(Path(tmp_path_factory.mktemp("mail")), free_port()).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, mailbox: MailSink) -> Iterator[DevStack]:
     data = Path(tmp_path_factory.mktemp("stack"))
-    s = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port())
+    s = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port(),
+                 smtp_url=mailbox.url)
     s.start()
     yield s
     s.stop()
