@@ -295,7 +295,8 @@ class AuthDomain:
         return token, perms
 
     def sign(self, *, sub: str, tenant_id: str, session_id: str, perms: list[str], tier: str, **extra: Any) -> str:
-        now = int(time.time())
+        precise = time.time()
+        now = int(precise)
         claims = {
             "iss": self.settings.token_issuer,
             "aud": self.settings.token_audience,
@@ -305,6 +306,7 @@ class AuthDomain:
             "perms": perms,
             "tier": tier,
             "iat": now,
+            "iat_ms": int(precise * 1000),  # see services.kernel.authn.issued_at
             "nbf": now,
             "exp": now + self.settings.access_token_ttl_seconds,
             "jti": opaque.b64(secrets.token_bytes(12)),

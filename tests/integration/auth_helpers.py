@@ -118,3 +118,16 @@ def sql(stack: DevStack, statement: str, *args: Any) -> list[asyncpg.Record]:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def publish(stack: DevStack, subject: str, event: dict[str, Any]) -> None:
+    """Publish a CloudEvent to JetStream as another service's outbox relay would."""
+
+    async def run() -> None:
+        nc = await nats.connect(stack.nats_url)
+        try:
+            await nc.jetstream().publish(subject, json.dumps(event).encode(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
