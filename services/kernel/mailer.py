@@ -69,7 +69,9 @@ class Mailer:
         msg["Subject"] = subject
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip("> ") or "localhost")
-        msg.set_content(text)
+        # Plain 7bit when it can be (links stay readable and clickable in any viewer).
+        msg.set_content(text, cte="7bit" if text.isascii() and max(map(len, text.splitlines() or [""])) < 990
+                        else "quoted-printable")
         return msg
 
     async def send(self, to: str, subject: str, text: str) -> None:

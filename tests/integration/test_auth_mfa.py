@@ -90,7 +90,7 @@ def test_verify_without_token_or_mfa_token_is_401(api: httpx.Client) -> None:
 
 def test_backup_codes_are_single_use_listed_and_regenerated(api: httpx.Client, stack: DevStack) -> None:
     acct = account(api)
-    secret, codes = enrol(api, acct)
+    _, codes = enrol(api, acct)
     listed = api.get("/v1/auth/mfa/backup-codes", headers=h(acct)).json()["data"]
     assert listed["remaining"] == 10 and listed["total"] == 10 and listed["generatedAt"]
     assert [c["position"] for c in listed["codes"]] == list(range(1, 11))
