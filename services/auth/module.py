@@ -32,8 +32,8 @@ async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     recovery = RecoveryDomain(core)
     servicer = AuthServicer(core, OAuthDomain(core), MfaDomain(core), recovery)
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
-    runtime.stoppers += [postman.stop, recovery.stop]
-    await runtime.consume("auth-invitations", INVITED, recovery.on_user_invited)
+    runtime.on_stop += [recovery.stop, postman.stop]
+    runtime.consume(SCHEMA, "auth-invitations", INVITED, recovery.on_user_invited)
 
 
 MODULE = ServiceModule(

@@ -6,9 +6,9 @@ request only checks the address's form and hands the rest to a background task. 
 reset (or invitation) sets the password and ends every session of the user.
 
 Invitations: the users service creates users without a password and emits
-`crm.auth.user.invited {userId, tenantId, email}`; a durable consumer mails them a link to
-choose their password (`POST /auth/password/confirm`), at least once and idempotently (the
-event id is remembered with the token, and a mail already sent is not sent again).
+`crm.auth.user.invited {userId, tenantId, email}`; a durable consumer (services/kernel/
+consumers.py: once per event id) mails them a link to choose their password
+(`POST /auth/password/confirm`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.auth import identity, opaque, passwords, throttle
 from services.auth.audit import security_event
@@ -177,36 +178,29 @@ class RecoveryDomain:
         return True
 
     # --- invitations (durable consumer of crm.auth.user.invited) ---------------------------
-    async def on_user_invited(self, event: dict[str, Any]) -> None:
+    async def on_user_invited(self, conn: AsyncConnection, event: dict[str, Any]) -> None:
+        """Mail an invited user (created without a password) a link to choose one.
+
+        Runs once per event in the consumer's transaction, scoped to the event's tenant; a mail
+        server that refuses makes it fail and come again later, with nothing kept meanwhile.
+        """
         data = event["data"]
-        event_id = str(event.get("id", ""))
         try:
-            tenant_id = str(uuid.UUID(str(data.get("tenantId") or event.get("tenantid"))))
             user_id = uuid.UUID(str(data["userId"]))
         except (KeyError, ValueError):
-            log.warning("invitation event %s without a valid tenantId/userId: ignored", event_id)
+            log.warning("invitation event %s without a valid userId: ignored", event.get("id"))
             return
-        with acting_as(tenant_id):
-            async with self.db.transaction() as conn:
-                done = (await conn.execute(text("SELECT sent_at FROM auth.user_tokens WHERE source_event = :e"),
-                                           {"e": event_id})).first()
-                if done is not None and done[0] is not None:
-                    return  # delivered before: this is a redelivery
-                user = (await conn.execute(text("SELECT * FROM auth.users WHERE id = :u"), {"u": user_id})
-                        ).mappings().first()
-                if user is None or not user["active"] or user["password_hash"] is not None:
-                    return  # gone, disabled, or already has a password: nothing to invite to
-                if normalize_email(str(data.get("email", user["email"]))) != user["email"]:
-                    log.warning("invitation event %s names another address than the user's: ignored", event_id)
-                    return
-                await conn.execute(text("DELETE FROM auth.user_tokens WHERE source_event = :e"), {"e": event_id})
-                token = await self.core.user_token(conn, user, "invite", INVITE_TTL, source_event=event_id)
-                tenant_name = (await conn.execute(text("SELECT name FROM auth.tenants WHERE id = :t"),
-                                                  {"t": user["tenant_id"]})).scalar_one()
-            await self.core.postman.send(invitation(self.core.settings.public_url, user["email"], token, tenant_name))
-            async with self.db.transaction() as conn:
-                await conn.execute(text("UPDATE auth.user_tokens SET sent_at = now() WHERE source_event = :e"),
-                                   {"e": event_id})
-                await security_event(conn, "crm.auth.user.invitation_sent", str(user_id),
-                                     {"userId": str(user_id), "email": user["email"]}, tenant_id=tenant_id,
-                                     actor_id=str(event.get("actorid", "")))
+        user = (await conn.execute(text("SELECT * FROM auth.users WHERE id = :u"), {"u": user_id})
+                ).mappings().first()
+        if user is None or not user["active"] or user["password_hash"] is not None:
+            return  # gone, disabled, or already has a password: nothing to invite to
+        if normalize_email(str(data.get("email", user["email"]))) != user["email"]:
+            log.warning("invitation event %s names another address than the user's: ignored", event.get("id"))
+            return
+        token = await self.core.user_token(conn, user, "invite", INVITE_TTL, source_event=str(event["id"]))
+        tenant_name = (await conn.execute(text("SELECT name FROM auth.tenants WHERE id = :t"),
+                                          {"t": user["tenant_id"]})).scalar_one()
+        await self.core.postman.send(invitation(self.core.settings.public_url, user["email"], token, tenant_name))
+        await security_event(conn, "crm.auth.user.invitation_sent", str(user_id),
+                             {"userId": str(user_id), "email": user["email"]}, tenant_id=str(user["tenant_id"]),
+                             actor_id=str(event.get("actorid", "")))

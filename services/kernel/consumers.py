@@ -1,9 +1,10 @@
-"""Durable JetStream consumers: how a service reacts to other services' events.
+"""Durable event consumers whose effects happen once per event, whatever NATS redelivers.
 
-A consumer is named (its durable name survives restarts, so nothing published while the
-service was down is lost) and acknowledges an event only after its handler returned; a handler
-that fails gets the event again later (back-off, at most `max_deliver` times). Delivery is at
-least once, so handlers must be idempotent: the event id (`event["id"]`) is what to remember.
+A consumer is a durable JetStream pull consumer. Each event's handler runs in a database
+transaction that also records the event id in the service's `processed_events` table; a
+redelivered or replayed event finds its id there and is acknowledged without effect. An event
+is acknowledged only after that transaction commits, so a crash in between means one more
+delivery, never a lost event.
 """
 
 from __future__ import annotations
@@ -15,84 +16,111 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.kernel import context
+from services.kernel.db import Database
 from services.kernel.events import STREAM, EventBus
 
 log = logging.getLogger(__name__)
 
-# Gets the CloudEvent as a dict; returns normally to acknowledge, raises to have it again.
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
+FETCH_SECONDS = 1.0
+MAX_DELIVERIES = 20  # then the event is parked (logged, terminated) instead of blocking the stream
+
+
+def create_processed_events(op: Any, schema: str) -> None:
+    """The table that makes a service's consumers idempotent (in the service's migrations)."""
+    op.execute(
+        f"""
+        CREATE TABLE "{schema}".processed_events (
+            consumer text NOT NULL,
+            event_id text NOT NULL,
+            processed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, event_id)
+        )"""
+    )
 
 
 class DurableConsumer:
-    BATCH = 10
-
-    def __init__(self, bus: EventBus, *, durable: str, subject: str, handler: EventHandler,
-                 max_deliver: int = 8, ack_wait: float = 60.0) -> None:
-        self.bus = bus
-        self.durable = durable
-        self.subject = subject
-        self.handler = handler
-        self.max_deliver = max_deliver
-        self.ack_wait = ack_wait
+    def __init__(self, db: Database, bus: EventBus, *, schema: str, name: str, subject: str,
+                 handler: Handler, batch: int = 100) -> None:
+        self.db, self.bus = db, bus
+        self.schema, self.name, self.subject, self.handler, self.batch = schema, name, subject, handler, batch
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         assert self.bus.js is not None
-        sub = await self.bus.js.pull_subscribe(
-            self.subject,
-            durable=self.durable,
-            stream=STREAM,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,  # a new consumer also sees what came before it
-                max_deliver=self.max_deliver,
-                ack_wait=self.ack_wait,
-            ),
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=30,
+            max_deliver=MAX_DELIVERIES,
         )
-        self._task = asyncio.create_task(self._run(sub), name=f"consumer-{self.durable}")
+        self._sub = await self.bus.js.pull_subscribe(self.subject, durable=self.name, stream=STREAM, config=config)
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
 
     async def stop(self) -> None:
+        """Finish the batch in hand and let the pending pull expire, so no message is left
+        waiting on a subscription that is gone (it would come back only after `ack_wait`)."""
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, sub: Any) -> None:
-        while True:
             try:
-                msgs = await sub.fetch(self.BATCH, timeout=1.0)
-            except (NatsTimeoutError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=FETCH_SECONDS + 5)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                msgs = await self._sub.fetch(self.batch, timeout=FETCH_SECONDS)
+            except (TimeoutError, NatsTimeout):
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("consumer %s: fetch failed, retrying", self.durable, exc_info=True)
+                log.warning("consumer %s: fetch failed, retrying", self.name, exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
             for msg in msgs:
-                await self._handle(msg)
+                await self._one(msg)
 
-    async def _handle(self, msg: Any) -> None:
+    async def _one(self, msg: Any) -> None:
         try:
             event = json.loads(msg.data)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-            log.warning("consumer %s: dropping a malformed event (not a CloudEvent with a data object)", self.durable)
+            event_id, tenant = str(event["id"]), str(event.get("tenantid") or "")
+        except (ValueError, KeyError, TypeError):
+            log.error("consumer %s: dropping a malformed event on %s", self.name, msg.subject)
             await msg.term()
             return
+        bound = context.bind(context.RequestContext(tenant_id=tenant, request_id=str(event.get("requestid", ""))))
         try:
-            await self.handler(event)
+            async with self.db.transaction(tenant_id=tenant) as conn:
+                fresh = (await conn.execute(
+                    text(f'INSERT INTO "{self.schema}".processed_events (consumer, event_id) VALUES (:c, :e) '
+                         "ON CONFLICT DO NOTHING RETURNING 1"), {"c": self.name, "e": event_id},
+                )).first()
+                if fresh is not None:
+                    await self.handler(conn, event)
+            await msg.ack()
         except asyncio.CancelledError:
-            raise  # not acknowledged: delivered again after ack_wait
+            raise
         except Exception:
-            attempt = getattr(getattr(msg, "metadata", None), "num_delivered", 1) or 1
-            log.warning("consumer %s: event %s failed (attempt %s)", self.durable, event.get("id"), attempt,
-                        exc_info=True)
-            await msg.nak(delay=min(2.0 ** attempt, 300.0))
-            return
-        await msg.ack()
+            deliveries = getattr(msg.metadata, "num_delivered", 1)
+            if deliveries >= MAX_DELIVERIES:
+                log.exception("consumer %s: parking event %s after %d attempts", self.name, event_id, deliveries)
+                await msg.term()
+            else:
+                log.warning("consumer %s: event %s failed, will retry", self.name, event_id, exc_info=True)
+                await msg.nak(delay=min(30.0, 0.5 * 2 ** deliveries))
+        finally:
+            context.reset(bound)

@@ -25,7 +25,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.kernel import migrations, policy
 from services.kernel.authn import RevokedSessions, TokenVerifier
-from services.kernel.consumers import DurableConsumer, EventHandler
+from services.kernel.consumers import DurableConsumer, Handler
 from services.kernel.db import Database
 from services.kernel.events import EventBus, OutboxRelay
 from services.kernel.interceptor import KernelInterceptor
@@ -50,20 +50,20 @@ class Runtime:
     verifier: TokenVerifier
     address: str = ""  # where this process serves, for calls to co-hosted services
     job_runners: list[JobRunner] = field(default_factory=list)
-    # Background work of the modules, stopped (in reverse order) before connections close.
-    stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    consumers: list[DurableConsumer] = field(default_factory=list)
+
+    def consume(self, schema: str, name: str, subject: str, handler: Handler) -> None:
+        """Run `handler` once per event on `subject` (see services/kernel/consumers.py)."""
+        self.consumers.append(DurableConsumer(self.db, self.bus, schema=schema, name=name, subject=subject,
+                                              handler=handler))
+
+    # Background work a service starts in `register` (event consumers ...), stopped with the host.
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def jobs(self, schema: str) -> JobRunner:
         runner = JobRunner(self.db, schema)
         self.job_runners.append(runner)
         return runner
-
-    async def consume(self, durable: str, subject: str, handler: EventHandler) -> DurableConsumer:
-        """Start a durable consumer of `subject` (see services.kernel.consumers)."""
-        consumer = DurableConsumer(self.bus, durable=durable, subject=subject, handler=handler)
-        await consumer.start()
-        self.stoppers.append(consumer.stop)
-        return consumer
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,8 @@ class Host:
         self.relay.start()
         for runner in runtime.job_runners:
             await runner.resume()
+        for consumer in runtime.consumers:
+            await consumer.start()
         for name in [""] + [d.full_name for d in descriptors]:
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
@@ -187,10 +189,11 @@ class Host:
         if self.relay is not None:
             await self.relay.stop()
         if self.runtime is not None:
-            for stop in reversed(self.runtime.stoppers):
-                with contextlib.suppress(Exception):
-                    await stop()
             for runner in self.runtime.job_runners:
                 await runner.stop()
+            for consumer in self.runtime.consumers:
+                await consumer.stop()
+            for stop in self.runtime.on_stop:
+                await stop()
             await self.runtime.bus.close()
             await self.runtime.db.close()

@@ -6,6 +6,7 @@ Revises: auth_0002
 
 from alembic import op
 
+from services.kernel.consumers import create_processed_events
 from services.kernel.migrations import enable_tenant_isolation
 
 revision = "auth_0003"
@@ -95,8 +96,7 @@ def upgrade() -> None:
             token_hash bytea NOT NULL,
             expires_at timestamptz NOT NULL,
             used_at timestamptz,
-            source_event text UNIQUE,
-            sent_at timestamptz,
+            source_event text,
             created_at timestamptz NOT NULL DEFAULT now()
         )"""
     )
@@ -150,9 +150,11 @@ def upgrade() -> None:
             blocked_until timestamptz
         )"""
     )
+    # Event ids the auth service's durable consumers have handled (invitations).
+    create_processed_events(op, "auth")
 
 
 def downgrade() -> None:
-    for table in ("throttle", "mfa_challenges", "mfa_backup_codes", "mfa", "user_tokens", "refresh_tokens_used",
+    for table in ("processed_events", "throttle", "mfa_challenges", "mfa_backup_codes", "mfa", "user_tokens", "refresh_tokens_used",
                   "session_details", "authorization_codes", "oauth_client_index", "oauth_clients"):
         op.execute(f"DROP TABLE auth.{table}")
