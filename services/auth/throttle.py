@@ -38,9 +38,10 @@ class Rule:
 
 
 # An account gets 5 free tries, then 1 s, 2 s, 4 s ... up to 15 min between tries. An address
-# gets more (offices and mobile carriers share addresses) before the same backoff.
+# gets many more (offices, schools and mobile carriers put many people behind one address)
+# before the same backoff: it stops one machine spraying guesses over many accounts.
 ACCOUNT = Rule(free=5, base=1.0, cap=900.0, window=900.0)
-ADDRESS = Rule(free=30, base=1.0, cap=900.0, window=900.0)
+ADDRESS = Rule(free=100, base=1.0, cap=900.0, window=900.0)
 MFA_CODE = Rule(free=5, base=2.0, cap=900.0, window=900.0)
 
 
