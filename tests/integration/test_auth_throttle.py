@@ -8,7 +8,6 @@ import uuid
 
 import grpc
 import httpx
-import pytest
 from crm.auth.v1 import auth_service_pb2 as pb
 from crm.auth.v1 import auth_service_pb2_grpc as pb_grpc
 
