@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
@@ -67,8 +68,14 @@ def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     return check()
 
 
-def token_from(mail: Any) -> str:
-    body = mail.get_body(preferencelist=("plain",)).get_content()
+def body_of(mail: EmailMessage) -> str:
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None, mail
+    return str(part.get_content())
+
+
+def token_from(mail: EmailMessage) -> str:
+    body = body_of(mail)
     found = re.search(r"Token: (\S+)", body)
     assert found, body
     return found.group(1)

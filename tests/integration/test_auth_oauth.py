@@ -28,7 +28,8 @@ def make_client(api: httpx.Client, acct: dict[str, str], **overrides: Any) -> di
     return dict(r.json()["data"])
 
 
-def authorize(api: httpx.Client, acct: dict[str, str], client_id: str, challenge: str, **overrides: str) -> httpx.Response:
+def authorize(api: httpx.Client, acct: dict[str, str], client_id: str, challenge: str,
+              **overrides: str | None) -> httpx.Response:
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "state": "xyz",
               "code_challenge": challenge, "code_challenge_method": "S256", **overrides}
     return api.get("/v1/auth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None}),
@@ -154,7 +155,7 @@ def test_pkce_is_required_s256_only(api: httpx.Client, admin: dict[str, str], cl
                       {"code_challenge_method": None, "code_challenge": None},
                       {"code_challenge": None},
                       {"code_challenge": "too-short"}):
-        r = authorize(api, admin, client["client"]["id"], challenge, **overrides)  # type: ignore[arg-type]
+        r = authorize(api, admin, client["client"]["id"], challenge, **overrides)
         assert r.status_code == 302, (overrides, r.text)
         query = parse_qs(urlsplit(r.headers["location"]).query)
         assert query["error"] == ["invalid_request"] and query["state"] == ["xyz"] and "code" not in query

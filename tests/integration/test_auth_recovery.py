@@ -14,6 +14,7 @@ from services.mailsink import MailSink
 from tests.integration.auth_helpers import (
     PASSWORD,
     account,
+    body_of,
     events,
     h,
     publish,
@@ -57,7 +58,7 @@ def test_reset_confirm_sets_the_password_and_ends_every_session(
     assert reset(api, acct["email"]).status_code == 202
     mail = mailbox.wait_for(acct["email"], subject="reset your password")
     token = token_from(mail)
-    assert f"/reset-password?token={token}" in mail.get_body(preferencelist=("plain",)).get_content()
+    assert f"/reset-password?token={token}" in body_of(mail)
     r = api.post("/v1/auth/password/confirm", json={"token": token, "password": "short"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "password"
     r = api.post("/v1/auth/password/confirm", json={"token": token, "password": NEW_PASSWORD})
@@ -132,7 +133,7 @@ def test_invited_user_gets_a_set_password_link_once(api: httpx.Client, mailbox: 
     event = _invitation(admin["tenant"], user_id, email)
     publish(stack, "crm.auth.user.invited", event)
     mail = mailbox.wait_for(email, subject="you are invited")
-    assert "/set-password?token=" in mail.get_body(preferencelist=("plain",)).get_content()
+    assert "/set-password?token=" in body_of(mail)
     # The same event delivered again (another relay attempt): no second mail.
     publish(stack, "crm.auth.user.invited", event)
     time.sleep(1.5)

@@ -147,4 +147,4 @@ def test_sessions_over_grpc(api: httpx.Client, stub: pb_grpc.AuthServiceStub) ->
     with pytest.raises(grpc.RpcError) as err:
         stub.Token(pb.TokenRequest(grant_type="refresh_token", refresh_token=acct["refresh"]))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert dict(err.value.trailing_metadata())["x-crm-members"].startswith('{"error":"invalid_grant"')
+    assert str({m.key: m.value for m in err.value.trailing_metadata()}["x-crm-members"]).startswith('{"error":"invalid_grant"')

@@ -24,7 +24,8 @@ async def test_mail_reaches_the_server_and_the_sink_folder(tmp_path: Path) -> No
             "ann@example.com", "Hello", "A link: https://crm.example.com/x?token=abc=def\n")
         msg = sink.wait_for("ann@example.com", subject="Hello", timeout=5)
         assert msg["From"] == "CRM <crm@example.com>"
-        assert "token=abc=def" in msg.get_body(preferencelist=("plain",)).get_content()
+        body = msg.get_body(preferencelist=("plain",))
+        assert body is not None and "token=abc=def" in body.get_content()
         assert "token=abc=def" in next((tmp_path / "mail").glob("*.eml")).read_text()  # readable on disk
     finally:
         sink.stop()
