@@ -172,8 +172,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             code_challenge_method=request.code_challenge_method,
         )
         _no_store()
-        context.set_response_status(302)
-        context.set_response_header("location", result.redirect_uri)
+        context.set_response_header("location", result.redirect_uri)  # the 302 is the rpc's policy
         return pb.AuthorizeResponse(redirect_uri=result.redirect_uri, code=result.code, state=result.state,
                                     error=result.error, error_description=result.error_description)
 

@@ -84,14 +84,13 @@ ENVELOPE_MEMBERS = frozenset({"success", "data", "meta", "errors"})
 
 @dataclass
 class ResponseExtras:
-    """Headers, a status and extra top-level JSON members for the REST answer of one rpc.
+    """Headers and extra top-level JSON members for the REST answer of one rpc.
 
     Kept apart from RequestContext (which is frozen and describes the caller); the interceptor
     sends them as metadata with the answer, error answers included.
     """
 
     headers: dict[str, str] = field(default_factory=dict)
-    status: int = 0
     members: dict[str, object] = field(default_factory=dict)
 
 
@@ -114,13 +113,6 @@ def set_response_header(name: str, value: str) -> None:
     if any(c in value for c in "\r\n"):
         raise ValueError("header values cannot hold line breaks")
     _current_extras().headers[key] = value
-
-
-def set_response_status(status: int) -> None:
-    """Ask the edge for this HTTP status on success (e.g. 302 with a `location` header)."""
-    if not 200 <= status <= 399 or status in (204, 304):
-        raise ValueError(f"unsupported success status {status}")
-    _current_extras().status = status
 
 
 def set_envelope_members(**members: object) -> None:

@@ -5,7 +5,7 @@ check, then the handler; any DomainError becomes a gRPC status with google.rpc d
 other exception a generic INTERNAL (logged, never shown). For the REST edge it adds trailers:
 `x-crm-http-status` (201/202 on creation and jobs, 422 on validation errors), `x-crm-errors`
 (the envelope's errors), `x-crm-pagination` (a list answer's page info), and what the rpc
-asked for through `context.set_response_header` / `set_response_status` / `set_envelope_members`:
+asked for through `context.set_response_header` / `set_envelope_members`:
 `x-crm-header-<name>` (copied onto the REST answer for a fixed set of names) and `x-crm-members`
 (extra top-level JSON members).
 """
@@ -64,12 +64,10 @@ def _status_details(err: DomainError) -> tuple[tuple[str, str | bytes], ...]:
     return tuple(trailers)
 
 
-def _extras_trailers(extras: context.ResponseExtras, *, success: bool) -> list[tuple[str, str]]:
+def _extras_trailers(extras: context.ResponseExtras) -> list[tuple[str, str]]:
     out = [(f"x-crm-header-{name}", value) for name, value in sorted(extras.headers.items())]
     if extras.members:
         out.append(("x-crm-members", json.dumps(extras.members, ensure_ascii=True, separators=(",", ":"))))
-    if success and extras.status:
-        out.append(("x-crm-http-status", str(extras.status)))
     return out
 
 
@@ -157,7 +155,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                 yield
             except DomainError as err:
                 span.set_attribute("crm.error_reason", err.reason)
-                trailers = _status_details(err) + tuple(_extras_trailers(context.extras(), success=False))
+                trailers = _status_details(err) + tuple(_extras_trailers(context.extras()))
                 await ctx.abort(err.code, err.message, trailing_metadata=trailers)
             except grpc.aio.AbortError:
                 raise
@@ -174,10 +172,9 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             async with self._serving(method, policy, ctx):
                 response: Message = await inner(request, ctx)
                 trailers: list[tuple[str, str]] = []
-                extras = context.extras()
-                if policy.success_status and not extras.status:
+                if policy.success_status:
                     trailers.append(("x-crm-http-status", str(policy.success_status)))
-                trailers += _extras_trailers(extras, success=True)
+                trailers += _extras_trailers(context.extras())
                 page = _pagination_trailer(response)
                 if page:
                     trailers.append(page)
