@@ -28,7 +28,7 @@ def mfa_login(api: httpx.Client, acct: dict[str, str]) -> str:
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     assert data["mfaRequired"] is True and data["mfaToken"]
-    assert "accessToken" not in data and "refreshToken" not in data  # no tokens before the second factor
+    assert data["accessToken"] == data["refreshToken"] == "" and data["expiresIn"] == 0  # no tokens yet
     return str(data["mfaToken"])
 
 
