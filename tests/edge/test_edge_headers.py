@@ -4,9 +4,11 @@ envelope (`x-crm-members`), on success and on error alike."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from edge_fakes import REDIRECT_TO, TOKEN_ERROR_MEMBERS, TOKEN_MEMBERS
-from edge_harness import envelope, error, leaked_headers
+from edge_harness import REPO, envelope, error, leaked_headers
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -55,3 +57,12 @@ def test_redirect_with_location(client: httpx.Client, auth: dict[str, str]) -> N
 def test_the_token_form_keeps_the_small_body_limit(client: httpx.Client) -> None:
     resp = client.post("/v1/auth/token", content=b"a" * (1024 * 1024 + 1), headers=FORM)
     error(resp, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_the_edge_forwards_exactly_the_headers_the_kernel_lets_services_set() -> None:
+    from services.kernel.context import RESPONSE_HEADERS
+
+    lua = (REPO / "edge" / "envelope.lua").read_text()
+    listed = re.search(r"local FORWARDED_HEADERS = \{([^}]*)\}", lua)
+    assert listed is not None
+    assert set(re.findall(r'"([a-z-]+)"', listed.group(1))) == RESPONSE_HEADERS
