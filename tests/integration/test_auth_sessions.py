@@ -119,11 +119,16 @@ def test_token_after_logout_is_refused_with_a_bearer_challenge(api: httpx.Client
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_userinfo_describes_the_caller(api: httpx.Client) -> None:
+def test_userinfo_describes_the_caller(api: httpx.Client, stack: DevStack) -> None:
     acct = account(api)
     data = api.get("/v1/auth/userinfo", headers=h(acct)).json()["data"]
     assert data["sub"] == acct["userId"] and data["email"] == acct["email"] and data["emailVerified"] is False
     assert data["mfaEnabled"] is False and data["permissions"] == ["*"] and data["clientId"] == ""
+    # The login was announced with who, where from and how.
+    login = events(stack, "crm.auth.login.succeeded", lambda e: e["data"]["userId"] == acct["userId"])[0]
+    assert login["tenantid"] == acct["tenant"] and login["actorid"] == acct["userId"]
+    assert login["data"]["method"] == "password" and login["data"]["sessionId"] == data["sessionId"]
+    assert login["data"]["clientIp"] and login["data"]["userAgent"].startswith("python-httpx")
 
 
 @pytest.fixture()
