@@ -46,6 +46,7 @@ SCHEMA = "auth"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 EMAIL_VERIFY_TTL = 3 * 24 * 3600
 MFA_CHALLENGE_TTL = 300
+USED_REFRESH_KEPT = 50  # rotated-out refresh tokens remembered per session (reuse detection)
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,14 @@ class AuthDomain:
                         text("INSERT INTO auth.refresh_tokens_used (session_id, tenant_id, token_hash) "
                              "VALUES (:s, :t, :h) ON CONFLICT DO NOTHING"),
                         {"s": session_id, "t": tenant_id, "h": presented},
+                    )
+                    # The newest ones are enough to catch a stolen copy: older ones are useless
+                    # to a thief anyway (not current), and a long session would pile them up.
+                    await conn.execute(
+                        text("DELETE FROM auth.refresh_tokens_used WHERE session_id = :s AND token_hash NOT IN "
+                             "(SELECT token_hash FROM auth.refresh_tokens_used WHERE session_id = :s "
+                             "ORDER BY used_at DESC LIMIT :keep)"),
+                        {"s": session_id, "keep": USED_REFRESH_KEPT},
                     )
                     await conn.execute(
                         text("UPDATE auth.sessions SET refresh_hash = :h, generation = generation + 1, "

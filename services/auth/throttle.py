@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -65,6 +66,9 @@ class Throttle:
         retry = 0.0
         async with self.db.transaction(tenant_id="") as conn:
             now: dt.datetime = (await conn.execute(text("SELECT now()"))).scalar_one()
+            if secrets.randbelow(100) == 0:  # now and then, forget keys long quiet
+                await conn.execute(text("DELETE FROM auth.throttle WHERE window_start < now() - interval '1 day' "
+                                        "AND (blocked_until IS NULL OR blocked_until < now())"))
             rows = []
             for name, rule in sorted(keys):  # fixed lock order: no deadlocks between attempts
                 key = _key(name)
