@@ -255,6 +255,7 @@ class AuthDomain:
                                                conn=own)
         ctx = context.current()
         tenant_id, session_id = user["tenant_id"], uuid.uuid4()
+        await require_active_tenant(conn, tenant_id)
         refresh, refresh_hash = opaque.issue(tenant_id, session_id)
         await conn.execute(
             text(
@@ -353,6 +354,7 @@ class AuthDomain:
                                                {"id": session["user_id"]})).mappings().one()
                     if not user["active"]:
                         raise invalid_grant()
+                    await require_active_tenant(conn, tenant_id)
                     await conn.execute(
                         text("INSERT INTO auth.refresh_tokens_used (session_id, tenant_id, token_hash) "
                              "VALUES (:s, :t, :h) ON CONFLICT DO NOTHING"),
@@ -494,6 +496,15 @@ class AuthDomain:
         if ctx.client_id:
             raise PermissionDenied("this needs a first-party session, not an OAuth client's token",
                                    reason="FIRST_PARTY_SESSION_REQUIRED")
+
+
+async def require_active_tenant(conn: AsyncConnection, tenant_id: uuid.UUID | str) -> None:
+    """No new tokens for a suspended or deleted tenant, whatever the way in (password, second
+    factor, OAuth grant, refresh)."""
+    status = (await conn.execute(text("SELECT status FROM auth.tenants WHERE id = :t"),
+                                 {"t": uuid.UUID(str(tenant_id))})).scalar_one_or_none()
+    if status != "active":
+        raise PermissionDenied(f"this tenant is {status or 'gone'}", reason="TENANT_INACTIVE")
 
 
 def narrow(user_perms: list[str], scope: list[str]) -> list[str]:

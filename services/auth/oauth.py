@@ -38,13 +38,14 @@ from sqlalchemy.engine import RowMapping
 
 from services.auth import identity, opaque, pkce
 from services.auth.audit import security_event
-from services.auth.domain import AuthDomain, Tokens, acting_as, narrow
+from services.auth.domain import AuthDomain, Tokens, acting_as, narrow, require_active_tenant
 from services.kernel import context
 from services.kernel.errors import (
     DomainError,
     FieldViolation,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
     validation,
@@ -78,7 +79,7 @@ def as_oauth(err: DomainError) -> DomainError:
         return OAuthError("invalid_grant", err.message)
     if isinstance(err, InvalidArgument):
         return OAuthError("invalid_request", err.message, field=err.violations[0].field if err.violations else "")
-    if isinstance(err, NotFound | Unauthenticated):
+    if isinstance(err, NotFound | Unauthenticated | PermissionDenied):
         return OAuthError("invalid_grant", err.message)
     return err
 
@@ -427,6 +428,10 @@ class OAuthDomain:
         session_id = str(uuid.uuid4())
         with acting_as(tenant_id, str(client["id"])):
             async with self.db.transaction() as conn:
+                try:
+                    await require_active_tenant(conn, tenant_id)
+                except PermissionDenied as err:
+                    raise OAuthError("invalid_client", err.message) from None
                 await security_event(conn, "crm.auth.client.token_issued", str(client["id"]),
                                      {"clientId": str(client["id"]), "sessionId": session_id, "scope": perms},
                                      tenant_id=tenant_id, actor_id=str(client["id"]))

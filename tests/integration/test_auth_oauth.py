@@ -352,3 +352,18 @@ def test_deleting_a_client_ends_its_tokens(api: httpx.Client, admin: dict[str, s
     assert {e["type"] for e in created} >= {"crm.auth.client.created", "crm.auth.client.deleted"}
     assert all(e["actorid"] == admin["userId"] and e["tenantid"] == admin["tenant"] for e in created
                if e["type"] in ("crm.auth.client.created", "crm.auth.client.deleted"))
+
+
+def test_a_suspended_tenant_gets_no_new_tokens(api: httpx.Client, admin: dict[str, str], client: dict[str, Any],
+                                               stack: DevStack) -> None:
+    verifier, challenge = pkce_pair()
+    code = code_from(authorize(api, admin, client["client"]["id"], challenge))
+    sql(stack, "UPDATE auth.tenants SET status = 'suspended' WHERE id = $1", uuid.UUID(admin["tenant"]))
+    auth = basic(client["client"]["id"], client["clientSecret"])
+    r = api.post("/v1/auth/login", json={"email": admin["email"], "password": admin["password"]})
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "TENANT_INACTIVE"
+    rfc_error(token(api, {"grant_type": "client_credentials"}, headers=auth), 401, "invalid_client")
+    rfc_error(token(api, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                          "code_verifier": verifier}, headers=auth), 400, "invalid_grant")
+    rfc_error(token(api, {"grant_type": "refresh_token", "refresh_token": admin["refresh"]}), 400, "invalid_grant")
+    assert api.post("/v1/auth/token/refresh", json={"refreshToken": admin["refresh"]}).status_code == 403
