@@ -27,6 +27,10 @@ local MESSAGES = { [400] = "Bad request", [401] = "Authentication required",
   [500] = "Internal server error", [501] = "Not implemented", [502] = "Bad gateway",
   [503] = "Service unavailable", [504] = "Gateway timeout" }
 
+-- Headers a service may set on its REST answer, sent as `x-crm-header-<name>` metadata (see
+-- services.kernel.context.set_response_header); any other x-crm-header-* is dropped.
+local FORWARDED_HEADERS = { "cache-control", "pragma", "location", "retry-after", "www-authenticate" }
+
 -- Envoy's own text helps the caller here (transcoder parse errors, JWT verdicts); elsewhere it
 -- would only leak internals (upstream reset reasons ...).
 local KEEP_LOCAL_TEXT = { [400] = true, [401] = true }
@@ -265,7 +269,18 @@ function envoy_on_response(handle)
     end
   end
 
-  if status == 401 then
+  local extra_members = nil
+  if not is_local and not req.health then
+    for _, name in ipairs(FORWARDED_HEADERS) do
+      local value = field("x-crm-header-" .. name)
+      if value ~= nil then
+        headers:replace(name, value)
+      end
+    end
+    extra_members = (field("x-crm-members") or ""):match("^%s*{(.*%S.*)}%s*$")
+  end
+
+  if status == 401 and (is_local or field("x-crm-header-www-authenticate") == nil) then
     local err = (headers:get("www-authenticate") or ""):match('error="([%w_]+)"')
     headers:replace("www-authenticate", 'Bearer realm="crm-api"' .. (err and (', error="' .. err .. '"') or ""))
   end
@@ -283,7 +298,7 @@ function envoy_on_response(handle)
     meta = meta .. ',"pagination":' .. pagination
   end
   local out = '{"success":' .. tostring(success) .. ',"data":' .. data .. ',"meta":' .. meta .. '},"errors":'
-    .. (errors or "[]") .. "}"
+    .. (errors or "[]") .. (extra_members and ("," .. extra_members) or "") .. "}"
 
   remove_matching(headers, false)
   remove_matching(trailers, true)

@@ -158,7 +158,9 @@ def load_rpcs(descriptor_path: str | Path) -> dict[str, list[Rpc]]:
                         success_status=policy.success_status,
                         server_streaming=m.server_streaming,
                         raw_output=raw_output,
-                        upload=any(is_upload(m.input_type, b.body) for b in bindings),
+                        # Public rpcs with a raw body (the OAuth token endpoint's form) keep
+                        # the small limit: no large buffers for unauthenticated callers.
+                        upload=not policy.public and any(is_upload(m.input_type, b.body) for b in bindings),
                         response_body="" if raw_output else json_name(m.output_type, rule.response_body),
                         pagination="" if raw_output else page_info_field(m.output_type),
                         rate_class=rate_limits.rate_class_of(policy.rate_class, f"{full}/{m.name}"),

@@ -46,6 +46,8 @@ OPENAPI_VERSION: Final = "3.1.0"
 _FDP = descriptor_pb2.FieldDescriptorProto
 _REF_PREFIX: Final = "#/components/schemas/"
 _HTTP_BODY: Final = "google.api.HttpBody"
+# A `google.api.HttpBody` body field of this name holds the request's other fields, form-encoded.
+_FORM_FIELD: Final = "form"
 _EMPTY: Final = "google.protobuf.Empty"
 _XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _OPENAPI_METHODS: Final = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
@@ -729,6 +731,10 @@ class _Builder:
                     "application/json": {"schema": self.schemas.without(input_name, excluded)}
                 },
             }
+        elif binding.body == _FORM_FIELD and self._is_http_body(input_name, binding.body):
+            # The OAuth endpoints: the raw body carries the request's own fields, form-encoded
+            # (RFC 6749) or as JSON, under their proto names.
+            operation["requestBody"] = self._form_body(input_name, binding.body)
         else:
             if binding.body:
                 operation["requestBody"] = self._field_body(
@@ -737,6 +743,27 @@ class _Builder:
                 excluded.add(self._resolve(input_name, binding.body)[2])
             parameters += self._query_params(input_name, excluded)
         operation["parameters"] = parameters
+
+    def _is_http_body(self, input_name: str, body: str) -> bool:
+        _, f, _ = self._resolve(input_name, body)
+        return f.type == _FDP.TYPE_MESSAGE and _type_name(f) == _HTTP_BODY
+
+    def _form_body(self, input_name: str, body: str) -> Schema:
+        message = self.index.message(input_name)
+        properties: dict[str, Schema] = {}
+        for f in message.proto.field:
+            if f.name == body:
+                continue
+            schema = self.schemas.field_schema(message, f, annotate=False)
+            comment = message.field_comments.get(f.name, "")
+            properties[f.name] = {**schema, "description": comment} if comment else schema
+        schema = {"type": "object", "properties": properties}
+        return {
+            "required": True,
+            "description": message.field_comments.get(body, ""),
+            "content": {"application/x-www-form-urlencoded": {"schema": schema},
+                        "application/json": {"schema": dict(schema)}},
+        }
 
     def _has_required(self, message_name: str, excluded: set[tuple[str, ...]]) -> bool:
         message = self.index.message(message_name)

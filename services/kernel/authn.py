@@ -44,6 +44,15 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+def issued_at(claims: dict[str, Any]) -> float:
+    """When a token was issued, to the millisecond when it says (`iat_ms`): `iat` is whole
+    seconds, and a token issued in the same second right after a user's revocation must live."""
+    precise = claims.get("iat_ms")
+    if isinstance(precise, int) and abs(precise / 1000 - float(claims["iat"])) < 1:
+        return precise / 1000
+    return float(claims["iat"])
+
+
 def permissions_of(roles: list[str] | tuple[str, ...]) -> frozenset[str]:
     perms: set[str] = set()
     for role in roles:
@@ -118,7 +127,7 @@ class TokenVerifier:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED")
         if cached["sid"] in self.revoked:
             raise Unauthenticated("session has ended", reason="SESSION_REVOKED")
-        if self.revoked.user_token_revoked(cached["sub"], float(cached["iat"])):
+        if self.revoked.user_token_revoked(cached["sub"], issued_at(cached)):
             raise Unauthenticated("token no longer valid: refresh it", reason="TOKEN_REVOKED")
         return cached
 

@@ -99,3 +99,66 @@ def bind(ctx: RequestContext) -> contextvars.Token[RequestContext]:
 
 def reset(token: contextvars.Token[RequestContext]) -> None:
     _current.reset(token)
+
+
+# --- what an rpc asks the REST edge to add to its answer -------------------------------------
+
+# Response headers a service may set; edge/envelope.lua copies exactly these (sent as
+# `x-crm-header-<name>` metadata) onto the REST answer and drops any other.
+RESPONSE_HEADERS = frozenset({"cache-control", "pragma", "location", "retry-after", "www-authenticate"})
+# Members the envelope owns; extra top-level members may not shadow them.
+ENVELOPE_MEMBERS = frozenset({"success", "data", "meta", "errors"})
+
+
+@dataclass
+class ResponseExtras:
+    """Headers and extra top-level JSON members for the REST answer of one rpc.
+
+    Kept apart from RequestContext (which is frozen and describes the caller); the interceptor
+    sends them as metadata with the answer, error answers included.
+    """
+
+    headers: dict[str, str] = field(default_factory=dict)
+    members: dict[str, object] = field(default_factory=dict)
+
+
+_extras: contextvars.ContextVar[ResponseExtras | None] = contextvars.ContextVar("crm_response_extras", default=None)
+
+
+def _current_extras() -> ResponseExtras:
+    extras = _extras.get()
+    if extras is None:  # outside an rpc (jobs, consumers): nothing to answer, keep it anyway
+        extras = ResponseExtras()
+        _extras.set(extras)
+    return extras
+
+
+def set_response_header(name: str, value: str) -> None:
+    """Ask the edge to answer with this header (one of RESPONSE_HEADERS)."""
+    key = name.lower()
+    if key not in RESPONSE_HEADERS:
+        raise ValueError(f"response header {name!r} is not forwarded by the edge")
+    if any(c in value for c in "\r\n"):
+        raise ValueError("header values cannot hold line breaks")
+    _current_extras().headers[key] = value
+
+
+def set_envelope_members(**members: object) -> None:
+    """Add top-level JSON members beside the envelope's own, for clients that need a given
+    document shape (OAuth 2.0 libraries read `access_token` or `error` at the top level)."""
+    clash = ENVELOPE_MEMBERS & members.keys()
+    if clash:
+        raise ValueError(f"{sorted(clash)} belong to the envelope")
+    _current_extras().members.update(members)
+
+
+def bind_extras() -> contextvars.Token[ResponseExtras | None]:
+    return _extras.set(ResponseExtras())
+
+
+def extras() -> ResponseExtras:
+    return _current_extras()
+
+
+def reset_extras(token: contextvars.Token[ResponseExtras | None]) -> None:
+    _extras.reset(token)

@@ -4,7 +4,10 @@ Order inside it is fixed: span first (outermost), then the caller's context, the
 check, then the handler; any DomainError becomes a gRPC status with google.rpc details, any
 other exception a generic INTERNAL (logged, never shown). For the REST edge it adds trailers:
 `x-crm-http-status` (201/202 on creation and jobs, 422 on validation errors), `x-crm-errors`
-(the envelope's errors) and `x-crm-pagination` (a list answer's page info).
+(the envelope's errors), `x-crm-pagination` (a list answer's page info), and what the rpc
+asked for through `context.set_response_header` / `set_envelope_members`:
+`x-crm-header-<name>` (copied onto the REST answer for a fixed set of names) and `x-crm-members`
+(extra top-level JSON members).
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ def _status_details(err: DomainError) -> tuple[tuple[str, str | bytes], ...]:
     if err.http_status:
         trailers.append(("x-crm-http-status", str(err.http_status)))
     return tuple(trailers)
+
+
+def _extras_trailers(extras: context.ResponseExtras) -> list[tuple[str, str]]:
+    out = [(f"x-crm-header-{name}", value) for name, value in sorted(extras.headers.items())]
+    if extras.members:
+        out.append(("x-crm-members", json.dumps(extras.members, ensure_ascii=True, separators=(",", ":"))))
+    return out
 
 
 def _pagination_trailer(response: Message) -> tuple[str, str] | None:
@@ -125,7 +135,9 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
         md = _metadata(ctx)
         base = context.RequestContext(
             request_id=md.get("x-request-id", ""),
-            client_ip=md.get("x-forwarded-for", "").split(",")[0].strip() or (ctx.peer() or ""),
+            # The edge appends the address it saw last; earlier entries are whatever the
+            # client claimed (spoofable, so never used for throttling or audit).
+            client_ip=md.get("x-forwarded-for", "").split(",")[-1].strip() or (ctx.peer() or ""),
             user_agent=md.get("user-agent", ""),
         )
         if policy.public:
@@ -151,6 +163,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             method, context=propagate.extract(_metadata(ctx)), kind=trace.SpanKind.SERVER
         ) as span:
             token = None
+            extras_token = context.bind_extras()
             try:
                 caller = self._caller(policy, ctx)
                 token = context.bind(caller)
@@ -160,7 +173,8 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                 yield
             except DomainError as err:
                 span.set_attribute("crm.error_reason", err.reason)
-                await ctx.abort(err.code, err.message, trailing_metadata=_status_details(err))
+                trailers = _status_details(err) + tuple(_extras_trailers(context.extras()))
+                await ctx.abort(err.code, err.message, trailing_metadata=trailers)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
@@ -172,6 +186,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 if token is not None:
                     context.reset(token)
+                context.reset_extras(extras_token)
 
     def _unary(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
         async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
@@ -180,6 +195,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                 trailers: list[tuple[str, str]] = []
                 if policy.success_status:
                     trailers.append(("x-crm-http-status", str(policy.success_status)))
+                trailers += _extras_trailers(context.extras())
                 page = _pagination_trailer(response)
                 if page:
                     trailers.append(page)

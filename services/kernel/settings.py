@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services.kernel.errors import ConfigurationError
 
@@ -41,6 +42,15 @@ class Settings:
     usage_flush_seconds: float = 5.0
     otel_exporter: str = ""
     log_level: str = "INFO"
+    # Outgoing mail (services.kernel.mailer): smtp://[user:password@]host[:port][?starttls=required]
+    # or smtps:// (implicit TLS); empty means mail cannot be sent.
+    smtp_url: str = ""
+    mail_from: str = "CRM <no-reply@localhost>"
+    # Where people reach the product; links in mails point here.
+    public_url: str = "http://127.0.0.1:8080"
+    # 32 random bytes that encrypt the auth service's secrets at rest (TOTP seeds) and pepper
+    # the hashes of low-entropy codes (MFA backup codes).
+    auth_data_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -73,6 +83,10 @@ class Settings:
             usage_flush_seconds=float(e.get("CRM_USAGE_FLUSH_SECONDS", "5")),
             otel_exporter=e.get("CRM_OTEL_EXPORTER", ""),
             log_level=e.get("CRM_LOG_LEVEL", "INFO"),
+            smtp_url=e.get("CRM_SMTP_URL", ""),
+            mail_from=e.get("CRM_MAIL_FROM", "CRM <no-reply@localhost>"),
+            public_url=e.get("CRM_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+            auth_data_key_file=Path(e["CRM_AUTH_DATA_KEY_FILE"]) if e.get("CRM_AUTH_DATA_KEY_FILE") else None,
         )
         settings.validate()
         return settings
@@ -84,6 +98,13 @@ class Settings:
             raise ConfigurationError("CRM_ACCESS_TOKEN_TTL must be between 60 and 3600 seconds")
         if self.environment == "production" and self.database_url.startswith("postgresql://postgres@"):
             raise ConfigurationError("refusing to run production as the postgres superuser")
+        scheme = urlsplit(self.smtp_url).scheme if self.smtp_url else ""
+        if scheme not in ("", "smtp", "smtps"):
+            raise ConfigurationError(f"CRM_SMTP_URL must be smtp:// or smtps://, not {scheme}://")
+        if urlsplit(self.public_url).scheme not in ("http", "https"):
+            raise ConfigurationError("CRM_PUBLIC_URL must be an http(s) URL")
+        if self.environment == "production" and not self.public_url.startswith("https://"):
+            raise ConfigurationError("CRM_PUBLIC_URL must use https in production (mailed links carry tokens)")
 
     def address_of(self, service_full_name: str, default: str) -> str:
         """Where to reach another service; the local server when it is hosted here."""

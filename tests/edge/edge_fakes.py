@@ -36,6 +36,9 @@ EXPORT_PAUSE = 0.6  # seconds between the two CSV chunks (the tests check it str
 JWKS_BODY = b'{"keys":[]}'
 HUGE = 5 * 1024 * 1024
 TRICKY = 'a"}],\\"pagination":{[,\\'
+TOKEN_MEMBERS = {"access_token": "tok", "token_type": "Bearer", "expires_in": 900}
+TOKEN_ERROR_MEMBERS = {"error": "invalid_client", "error_description": "unknown client"}
+REDIRECT_TO = "https://app.example.com/cb?code=c-1&state=s-1"
 
 # GetContact ids that answer with an error.
 ERRORS: dict[str, tuple[grpc.StatusCode, str]] = {
@@ -162,6 +165,33 @@ class Auth(auth_grpc.AuthServiceServicer):
 
     async def GetUserInfo(self, request: auth_pb2.GetUserInfoRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
         return auth_pb2.UserInfo(sub="u-1", tenant_id=_md(context, "x-jwt-tenant-id"), email="ada@example.com")
+
+    async def Token(self, request: auth_pb2.TokenRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TokenResponse:
+        # What the kernel sends for context.set_response_header / set_envelope_members.
+        body = request.form.data.decode()
+        if "bad-client" in body:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown client", trailing_metadata=(
+                ("x-crm-errors", json.dumps([{"code": "INVALID_CLIENT", "message": "unknown client", "field": ""}])),
+                ("x-crm-members", json.dumps(TOKEN_ERROR_MEMBERS)),
+                ("x-crm-header-www-authenticate", 'Basic realm="crm-api"'),
+                ("x-crm-header-cache-control", "no-store"),
+            ))
+        if "throttled" in body:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many attempts",
+                                trailing_metadata=(("x-crm-header-retry-after", "42"),))
+        if "expired" in body:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "session has ended")
+        context.set_trailing_metadata((
+            ("x-crm-header-cache-control", "no-store"),
+            ("x-crm-header-set-cookie", "session=stolen"),  # not on the edge's list: dropped
+            ("x-crm-members", json.dumps(TOKEN_MEMBERS)),
+        ))
+        return auth_pb2.TokenResponse(access_token="tok", token_type="Bearer", expires_in=900)
+
+    async def Authorize(self, request: auth_pb2.AuthorizeRequest,
+                        context: grpc.aio.ServicerContext) -> auth_pb2.AuthorizeResponse:
+        context.set_trailing_metadata((("x-crm-http-status", "302"), ("x-crm-header-location", REDIRECT_TO)))
+        return auth_pb2.AuthorizeResponse(redirect_uri=REDIRECT_TO, code="c-1", state=request.state)
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: grpc.aio.ServicerContext) -> httpbody_pb2.HttpBody:
         return httpbody_pb2.HttpBody(content_type="application/jwk-set+json", data=JWKS_BODY)

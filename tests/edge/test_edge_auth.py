@@ -98,6 +98,7 @@ def test_spoofed_tenant_header_is_dropped_on_public_calls(client: httpx.Client) 
         ("POST", "/v1/auth/login", {"email": "a@b.c", "password": "pw"}),
         ("POST", "/v1/auth/register", {"email": "a@b.c", "password": "pw", "tenantName": "A"}),
         ("GET", "/v1/auth/jwks", None),
+        ("POST", "/v1/auth/token", {"grant_type": "client_credentials"}),
         ("GET", "/healthz", None),
     ],
 )
@@ -111,6 +112,9 @@ def test_public_routes_need_no_token(client: httpx.Client, method: str, path: st
     [
         ("POST", "/v1/auth/logout", {}),
         ("GET", "/v1/auth/userinfo", None),
+        ("GET", "/v1/auth/authorize", None),
+        ("GET", "/v1/auth/sessions", None),
+        ("POST", "/v1/auth/clients", {}),
         ("GET", "/v1/contacts", None),
         ("GET", "/v1/contacts/export", None),
         ("POST", "/v1/contacts/import", None),

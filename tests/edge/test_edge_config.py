@@ -58,7 +58,15 @@ def test_reads_rpcs_and_their_policy_from_the_descriptors() -> None:
         "/crm.auth.v1.AuthService/Login",
         "/crm.auth.v1.AuthService/RefreshToken",
         "/crm.auth.v1.AuthService/GetJwks",
+        "/crm.auth.v1.AuthService/Token",
+        "/crm.auth.v1.AuthService/RevokeToken",
+        "/crm.auth.v1.AuthService/RequestPasswordReset",
+        "/crm.auth.v1.AuthService/ConfirmPasswordReset",
+        "/crm.auth.v1.AuthService/VerifyEmail",
+        "/crm.auth.v1.AuthService/VerifyMfa",
     }
+    # A raw form body on a public rpc is no upload: unauthenticated callers keep the 1 MiB limit.
+    assert not rpcs["/crm.auth.v1.AuthService/Token"].upload
     export = rpcs["/crm.contacts.v1.ContactsService/ExportContacts"]
     assert export.server_streaming and export.raw_output
     assert rpcs["/crm.contacts.v1.ContactsService/ImportContacts"].upload
@@ -126,6 +134,12 @@ def test_jwt_rules_list_public_rpcs_then_fail_closed(cfg: dict[str, Any]) -> Non
         "/crm.auth.v1.AuthService/Login",
         "/crm.auth.v1.AuthService/RefreshToken",
         "/crm.auth.v1.AuthService/GetJwks",
+        "/crm.auth.v1.AuthService/Token",
+        "/crm.auth.v1.AuthService/RevokeToken",
+        "/crm.auth.v1.AuthService/RequestPasswordReset",
+        "/crm.auth.v1.AuthService/ConfirmPasswordReset",
+        "/crm.auth.v1.AuthService/VerifyEmail",
+        "/crm.auth.v1.AuthService/VerifyMfa",
     }
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from services.devstack import DevStack, free_port
+from services.mailsink import MailSink
 
 # Far above what the suite spends (every sign-up's public calls share 127.0.0.1's budget), and
 # distinct per budget so tests can tell which one a call counted against. Exhaustion is tested in
@@ -18,10 +19,18 @@ STACK_RATE_LIMITS = "standard=100000/h,premium=200000/h,api_integration=300000/h
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """A real SMTP server (aiosmtpd) receiving what the services send; tests read it."""
+    sink = MailSink(Path(tmp_path_factory.mktemp("mail")), free_port()).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, mailbox: MailSink) -> Iterator[DevStack]:
     data = Path(tmp_path_factory.mktemp("stack"))
     s = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port(),
-                 rate_limits=STACK_RATE_LIMITS)
+                 rate_limits=STACK_RATE_LIMITS, smtp_url=mailbox.url)
     s.start()
     yield s
     s.stop()

@@ -148,6 +148,16 @@ def test_import_takes_the_raw_file_or_multipart(doc: dict[str, Any]) -> None:
     assert data == {"$ref": "#/components/schemas/crm.common.v1.Job"}
 
 
+def test_token_endpoint_takes_its_fields_form_encoded_or_as_json(doc: dict[str, Any]) -> None:
+    operation = doc["paths"]["/v1/auth/token"]["post"]
+    content = operation["requestBody"]["content"]
+    assert set(content) == {"application/x-www-form-urlencoded", "application/json"}
+    fields = content["application/x-www-form-urlencoded"]["schema"]["properties"]
+    assert {"grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret"} <= set(fields)
+    assert "form" not in fields and query_params(operation) == {}
+    assert "302" in doc["paths"]["/v1/auth/authorize"]["get"]["responses"]
+
+
 def test_export_is_a_file_not_an_envelope(doc: dict[str, Any]) -> None:
     operation = doc["paths"]["/v1/contacts/export"]["get"]
     content = operation["responses"]["200"]["content"]

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -33,6 +34,7 @@ class User(_message.Message):
     ROLES_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """User id."""
     tenant_id: _builtins.str
@@ -45,6 +47,8 @@ class User(_message.Message):
     """Family name."""
     active: _builtins.bool
     """Whether the user may sign in."""
+    email_verified: _builtins.bool
+    """Whether the address was confirmed through a mailed link."""
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Role keys: admin, manager, sales_rep, read_only or a custom role."""
@@ -64,10 +68,11 @@ class User(_message.Message):
         roles: _abc.Iterable[_builtins.str] | None = ...,
         active: _builtins.bool = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        email_verified: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created_at", b"created_at", "email", b"email", "first_name", b"first_name", "id", b"id", "last_name", b"last_name", "roles", b"roles", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created_at", b"created_at", "email", b"email", "email_verified", b"email_verified", "first_name", b"first_name", "id", b"id", "last_name", b"last_name", "roles", b"roles", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -171,7 +176,7 @@ Global___LoginRequest: _TypeAlias = LoginRequest  # noqa: Y015
 
 @_typing.final
 class TokenResponse(_message.Message):
-    """Tokens issued by Login and RefreshToken."""
+    """Tokens issued by Login, RefreshToken, Token and VerifyMfa."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -180,16 +185,29 @@ class TokenResponse(_message.Message):
     TOKEN_TYPE_FIELD_NUMBER: _builtins.int
     EXPIRES_IN_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
+    MFA_REQUIRED_FIELD_NUMBER: _builtins.int
+    MFA_TOKEN_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
     access_token: _builtins.str
-    """JWT to send as `Authorization: Bearer`."""
+    """JWT to send as `Authorization: Bearer`; empty when `mfaRequired` (no tokens then)."""
     refresh_token: _builtins.str
-    """Opaque token for RefreshToken; single use."""
+    """Opaque token for RefreshToken; single use. Empty when `mfaRequired` and for client
+    credentials.
+    """
     token_type: _builtins.str
-    """Always "Bearer"."""
+    """"Bearer" when tokens are issued, else empty."""
     expires_in: _builtins.int
-    """Seconds until the access token expires."""
+    """Seconds until the access token expires; 0 when no token is issued."""
     tenant_id: _builtins.str
     """Tenant the tokens are for."""
+    mfa_required: _builtins.bool
+    """The password was right and a second factor is needed: send `mfaToken` and a code to
+    VerifyMfa. No tokens are issued then.
+    """
+    mfa_token: _builtins.str
+    """Opaque, single-use, valid five minutes; set when `mfaRequired`."""
+    scope: _builtins.str
+    """Permissions the access token carries, space-separated (OAuth `scope`); token endpoint only."""
     def __init__(
         self,
         *,
@@ -198,12 +216,22 @@ class TokenResponse(_message.Message):
         token_type: _builtins.str = ...,
         expires_in: _builtins.int = ...,
         tenant_id: _builtins.str = ...,
+        mfa_required: _builtins.bool = ...,
+        mfa_token: _builtins.str | None = ...,
+        scope: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_mfa_token", b"_mfa_token", "_scope", b"_scope", "mfa_token", b"mfa_token", "scope", b"scope"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "refresh_token", b"refresh_token", "tenant_id", b"tenant_id", "token_type", b"token_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfa_token", b"_mfa_token", "_scope", b"_scope", "access_token", b"access_token", "expires_in", b"expires_in", "mfa_required", b"mfa_required", "mfa_token", b"mfa_token", "refresh_token", b"refresh_token", "scope", b"scope", "tenant_id", b"tenant_id", "token_type", b"token_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__mfa_token: _TypeAlias = _typing.Literal["mfa_token"]  # noqa: Y015
+    _WhichOneofArgType__mfa_token: _TypeAlias = _typing.Literal["_mfa_token", b"_mfa_token"]  # noqa: Y015
+    _WhichOneofReturnType__scope: _TypeAlias = _typing.Literal["scope"]  # noqa: Y015
+    _WhichOneofArgType__scope: _TypeAlias = _typing.Literal["_scope", b"_scope"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mfa_token) -> _WhichOneofReturnType__mfa_token | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scope) -> _WhichOneofReturnType__scope | None: ...
 
 Global___TokenResponse: _TypeAlias = TokenResponse  # noqa: Y015
 
@@ -283,6 +311,9 @@ class UserInfo(_message.Message):
     ROLES_FIELD_NUMBER: _builtins.int
     PERMISSIONS_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
+    MFA_ENABLED_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
     sub: _builtins.str
     """User id."""
     tenant_id: _builtins.str
@@ -297,6 +328,12 @@ class UserInfo(_message.Message):
     """Family name."""
     session_id: _builtins.str
     """Current session id."""
+    email_verified: _builtins.bool
+    """Whether the address was confirmed through a mailed link."""
+    mfa_enabled: _builtins.bool
+    """Whether the user signs in with a second factor."""
+    client_id: _builtins.str
+    """The OAuth client the token was issued to, if any."""
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Role keys."""
@@ -317,10 +354,13 @@ class UserInfo(_message.Message):
         roles: _abc.Iterable[_builtins.str] | None = ...,
         permissions: _abc.Iterable[_builtins.str] | None = ...,
         session_id: _builtins.str = ...,
+        email_verified: _builtins.bool = ...,
+        mfa_enabled: _builtins.bool = ...,
+        client_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "family_name", b"family_name", "given_name", b"given_name", "name", b"name", "permissions", b"permissions", "roles", b"roles", "session_id", b"session_id", "sub", b"sub", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "email", b"email", "email_verified", b"email_verified", "family_name", b"family_name", "given_name", b"given_name", "mfa_enabled", b"mfa_enabled", "name", b"name", "permissions", b"permissions", "roles", b"roles", "session_id", b"session_id", "sub", b"sub", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -342,3 +382,1154 @@ class GetJwksRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetJwksRequest: _TypeAlias = GetJwksRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeRequest(_message.Message):
+    """Request of Authorize (RFC 6749 §4.1.1 and RFC 7636 §4.3 query parameters)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSE_TYPE_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CODE_CHALLENGE_FIELD_NUMBER: _builtins.int
+    CODE_CHALLENGE_METHOD_FIELD_NUMBER: _builtins.int
+    response_type: _builtins.str
+    """Must be "code"."""
+    client_id: _builtins.str
+    """The registered client."""
+    redirect_uri: _builtins.str
+    """One of the client's registered redirect URIs, exactly; optional when it has only one."""
+    scope: _builtins.str
+    """Requested permissions, space-separated; the client's registered ones when empty."""
+    state: _builtins.str
+    """Opaque value returned unchanged with the code (CSRF protection for the client)."""
+    code_challenge: _builtins.str
+    """BASE64URL(SHA-256(code_verifier)), 43 characters."""
+    code_challenge_method: _builtins.str
+    """Must be "S256" ("plain" is refused)."""
+    def __init__(
+        self,
+        *,
+        response_type: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        redirect_uri: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        state: _builtins.str = ...,
+        code_challenge: _builtins.str = ...,
+        code_challenge_method: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "redirect_uri", b"redirect_uri", "response_type", b"response_type", "scope", b"scope", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeRequest: _TypeAlias = AuthorizeRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeResponse(_message.Message):
+    """Response of Authorize. REST answers 302 with `Location: <redirectUri>`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    ERROR_DESCRIPTION_FIELD_NUMBER: _builtins.int
+    redirect_uri: _builtins.str
+    """Where the user agent goes next: the registered redirect URI with `code` and `state` (or
+    `error`, `error_description` and `state`).
+    """
+    code: _builtins.str
+    """The authorization code; empty when the request was refused."""
+    state: _builtins.str
+    """The client's `state`, unchanged."""
+    error: _builtins.str
+    """RFC 6749 §4.1.2.1 error code when refused, e.g. invalid_request, invalid_scope."""
+    error_description: _builtins.str
+    """Human-readable explanation of `error`."""
+    def __init__(
+        self,
+        *,
+        redirect_uri: _builtins.str = ...,
+        code: _builtins.str = ...,
+        state: _builtins.str = ...,
+        error: _builtins.str = ...,
+        error_description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "error", b"error", "error_description", b"error_description", "redirect_uri", b"redirect_uri", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeResponse: _TypeAlias = AuthorizeResponse  # noqa: Y015
+
+@_typing.final
+class TokenRequest(_message.Message):
+    """Request of Token (RFC 6749 §4.1.3, §4.4.2, §6)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANT_TYPE_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    CODE_VERIFIER_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    FORM_FIELD_NUMBER: _builtins.int
+    grant_type: _builtins.str
+    """authorization_code, client_credentials or refresh_token."""
+    code: _builtins.str
+    """The authorization code (authorization_code)."""
+    redirect_uri: _builtins.str
+    """The redirect URI given to Authorize (authorization_code)."""
+    code_verifier: _builtins.str
+    """The PKCE verifier whose S256 hash was the code challenge (authorization_code)."""
+    client_id: _builtins.str
+    """The client; also from HTTP Basic authentication."""
+    client_secret: _builtins.str
+    """The client's secret (confidential clients); also from HTTP Basic authentication."""
+    refresh_token: _builtins.str
+    """The refresh token (refresh_token)."""
+    scope: _builtins.str
+    """Requested permissions, space-separated; at most the client's."""
+    @_builtins.property
+    def form(self) -> _httpbody_pb2.HttpBody:
+        """REST only: the raw request body, `application/x-www-form-urlencoded` or JSON, whose
+        parameters fill the fields above.
+        """
+
+    def __init__(
+        self,
+        *,
+        grant_type: _builtins.str = ...,
+        code: _builtins.str = ...,
+        redirect_uri: _builtins.str = ...,
+        code_verifier: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+        refresh_token: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        form: _httpbody_pb2.HttpBody | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["form", b"form"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "client_secret", b"client_secret", "code", b"code", "code_verifier", b"code_verifier", "form", b"form", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenRequest: _TypeAlias = TokenRequest  # noqa: Y015
+
+@_typing.final
+class RevokeTokenRequest(_message.Message):
+    """Request of RevokeToken (RFC 7009 §2.1)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_HINT_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    FORM_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The access or refresh token to revoke."""
+    token_type_hint: _builtins.str
+    """access_token or refresh_token; a hint only."""
+    client_id: _builtins.str
+    """The client, when it authenticates in the body."""
+    client_secret: _builtins.str
+    """The client's secret."""
+    @_builtins.property
+    def form(self) -> _httpbody_pb2.HttpBody:
+        """REST only: the raw request body, form-encoded or JSON."""
+
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        token_type_hint: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        client_secret: _builtins.str = ...,
+        form: _httpbody_pb2.HttpBody | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["form", b"form"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "client_secret", b"client_secret", "form", b"form", "token", b"token", "token_type_hint", b"token_type_hint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeTokenRequest: _TypeAlias = RevokeTokenRequest  # noqa: Y015
+
+@_typing.final
+class RevokeTokenResponse(_message.Message):
+    """Response of RevokeToken."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVOKED_FIELD_NUMBER: _builtins.int
+    revoked: _builtins.bool
+    """Always true: the token (if it was one) no longer works."""
+    def __init__(
+        self,
+        *,
+        revoked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revoked", b"revoked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeTokenResponse: _TypeAlias = RevokeTokenResponse  # noqa: Y015
+
+@_typing.final
+class RequestPasswordResetRequest(_message.Message):
+    """Request of RequestPasswordReset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The account's address."""
+    tenant_id: _builtins.str
+    """Only this tenant's account, when the address has several; also read from `X-Tenant-ID`."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPasswordResetRequest: _TypeAlias = RequestPasswordResetRequest  # noqa: Y015
+
+@_typing.final
+class RequestPasswordResetResponse(_message.Message):
+    """Response of RequestPasswordReset; the same whether or not the address has an account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.bool
+    """Always true."""
+    message: _builtins.str
+    """What happens next, for people."""
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.bool = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPasswordResetResponse: _TypeAlias = RequestPasswordResetResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmPasswordResetRequest(_message.Message):
+    """Request of ConfirmPasswordReset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token of a password reset or invitation mail."""
+    password: _builtins.str
+    """The new password, 10 to 128 characters."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmPasswordResetRequest: _TypeAlias = ConfirmPasswordResetRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmPasswordResetResponse(_message.Message):
+    """Response of ConfirmPasswordReset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The account's address; sign in with it and the new password."""
+    tenant_id: _builtins.str
+    """The account's tenant."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmPasswordResetResponse: _TypeAlias = ConfirmPasswordResetResponse  # noqa: Y015
+
+@_typing.final
+class VerifyEmailRequest(_message.Message):
+    """Request of VerifyEmail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token of a verification mail."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyEmailRequest: _TypeAlias = VerifyEmailRequest  # noqa: Y015
+
+@_typing.final
+class VerifyEmailResponse(_message.Message):
+    """Response of VerifyEmail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The verified address."""
+    email_verified: _builtins.bool
+    """Always true."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        email_verified: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "email_verified", b"email_verified"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyEmailResponse: _TypeAlias = VerifyEmailResponse  # noqa: Y015
+
+@_typing.final
+class ResendVerificationEmailRequest(_message.Message):
+    """Request of ResendVerificationEmail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendVerificationEmailRequest: _TypeAlias = ResendVerificationEmailRequest  # noqa: Y015
+
+@_typing.final
+class ResendVerificationEmailResponse(_message.Message):
+    """Response of ResendVerificationEmail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENT_FIELD_NUMBER: _builtins.int
+    sent: _builtins.bool
+    """True when a mail was sent; false when the address is verified already."""
+    def __init__(
+        self,
+        *,
+        sent: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sent", b"sent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendVerificationEmailResponse: _TypeAlias = ResendVerificationEmailResponse  # noqa: Y015
+
+@_typing.final
+class Session(_message.Message):
+    """A signed-in session: one refresh token family and the access tokens issued from it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    LAST_USED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    MFA_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Session id (the `sid` claim)."""
+    user_id: _builtins.str
+    """The session's user."""
+    user_agent: _builtins.str
+    """Browser or client that opened it."""
+    client_ip: _builtins.str
+    """Client address that opened it."""
+    current: _builtins.bool
+    """Whether it is the session of the calling token."""
+    client_id: _builtins.str
+    """The OAuth client it was granted to, if any."""
+    mfa: _builtins.bool
+    """Whether a second factor was checked when it was opened."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was opened."""
+
+    @_builtins.property
+    def last_used_at(self) -> _timestamp_pb2.Timestamp:
+        """When its refresh token was last used."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When it ends unless refreshed."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
+        client_ip: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        last_used_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        current: _builtins.bool = ...,
+        client_id: _builtins.str = ...,
+        mfa: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "last_used_at", b"last_used_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "client_ip", b"client_ip", "created_at", b"created_at", "current", b"current", "expires_at", b"expires_at", "id", b"id", "last_used_at", b"last_used_at", "mfa", b"mfa", "user_agent", b"user_agent", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class ListSessionsRequest(_message.Message):
+    """Request of ListSessions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
+
+@_typing.final
+class ListSessionsResponse(_message.Message):
+    """Response of ListSessions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Session]:
+        """Active sessions, newest first."""
+
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[Global___Session] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteSessionRequest(_message.Message):
+    """Request of DeleteSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Session id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteSessionRequest: _TypeAlias = DeleteSessionRequest  # noqa: Y015
+
+@_typing.final
+class ValidateSessionRequest(_message.Message):
+    """Request of ValidateSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """An access token (JWT) or a refresh token."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidateSessionRequest: _TypeAlias = ValidateSessionRequest  # noqa: Y015
+
+@_typing.final
+class ValidateSessionResponse(_message.Message):
+    """Response of ValidateSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    active: _builtins.bool
+    """Whether the token works now."""
+    token_type: _builtins.str
+    """access_token or refresh_token; empty when not active."""
+    session_id: _builtins.str
+    """The session (`sid`)."""
+    user_id: _builtins.str
+    """The subject: a user id, or a client id for client credentials."""
+    tenant_id: _builtins.str
+    """The tenant."""
+    client_id: _builtins.str
+    """The OAuth client, if any."""
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Effective permissions (access tokens)."""
+
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Role keys (access tokens)."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the token expires."""
+
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was issued (access tokens)."""
+
+    def __init__(
+        self,
+        *,
+        active: _builtins.bool = ...,
+        token_type: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+        permissions: _abc.Iterable[_builtins.str] | None = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "client_id", b"client_id", "expires_at", b"expires_at", "issued_at", b"issued_at", "permissions", b"permissions", "roles", b"roles", "session_id", b"session_id", "tenant_id", b"tenant_id", "token_type", b"token_type", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValidateSessionResponse: _TypeAlias = ValidateSessionResponse  # noqa: Y015
+
+@_typing.final
+class GetCurrentSessionRequest(_message.Message):
+    """Request of GetCurrentSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCurrentSessionRequest: _TypeAlias = GetCurrentSessionRequest  # noqa: Y015
+
+@_typing.final
+class SetupMfaRequest(_message.Message):
+    """Request of SetupMfa."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetupMfaRequest: _TypeAlias = SetupMfaRequest  # noqa: Y015
+
+@_typing.final
+class SetupMfaResponse(_message.Message):
+    """Response of SetupMfa."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SECRET_FIELD_NUMBER: _builtins.int
+    OTPAUTH_URI_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    """The shared secret, base32 (RFC 4648) without padding, for manual entry."""
+    otpauth_uri: _builtins.str
+    """otpauth://totp/... URI (show it as a QR code)."""
+    def __init__(
+        self,
+        *,
+        secret: _builtins.str = ...,
+        otpauth_uri: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["otpauth_uri", b"otpauth_uri", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetupMfaResponse: _TypeAlias = SetupMfaResponse  # noqa: Y015
+
+@_typing.final
+class VerifyMfaRequest(_message.Message):
+    """Request of VerifyMfa."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MFA_TOKEN_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """A 6-digit TOTP code, or a backup code when completing a login."""
+    mfa_token: _builtins.str
+    """The `mfaToken` of a Login answer; empty to confirm enrolment (bearer token needed then)."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        mfa_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "mfa_token", b"mfa_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyMfaRequest: _TypeAlias = VerifyMfaRequest  # noqa: Y015
+
+@_typing.final
+class VerifyMfaResponse(_message.Message):
+    """Response of VerifyMfa: enrolment confirmed, or a completed login (the Login answer's fields)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MFA_ENABLED_FIELD_NUMBER: _builtins.int
+    BACKUP_CODES_FIELD_NUMBER: _builtins.int
+    ACCESS_TOKEN_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    BACKUP_CODES_REMAINING_FIELD_NUMBER: _builtins.int
+    mfa_enabled: _builtins.bool
+    """Whether MFA is on for the user now."""
+    access_token: _builtins.str
+    """After a login: the access token."""
+    refresh_token: _builtins.str
+    """After a login: the refresh token."""
+    token_type: _builtins.str
+    """After a login: "Bearer"."""
+    expires_in: _builtins.int
+    """After a login: seconds until the access token expires."""
+    tenant_id: _builtins.str
+    """After a login: the tenant."""
+    backup_codes_remaining: _builtins.int
+    """After a login with a backup code: how many remain."""
+    @_builtins.property
+    def backup_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """After enrolment: the ten single-use backup codes, shown this once."""
+
+    def __init__(
+        self,
+        *,
+        mfa_enabled: _builtins.bool = ...,
+        backup_codes: _abc.Iterable[_builtins.str] | None = ...,
+        access_token: _builtins.str | None = ...,
+        refresh_token: _builtins.str | None = ...,
+        token_type: _builtins.str | None = ...,
+        expires_in: _builtins.int | None = ...,
+        tenant_id: _builtins.str | None = ...,
+        backup_codes_remaining: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_access_token", b"_access_token", "_backup_codes_remaining", b"_backup_codes_remaining", "_expires_in", b"_expires_in", "_refresh_token", b"_refresh_token", "_tenant_id", b"_tenant_id", "_token_type", b"_token_type", "access_token", b"access_token", "backup_codes_remaining", b"backup_codes_remaining", "expires_in", b"expires_in", "refresh_token", b"refresh_token", "tenant_id", b"tenant_id", "token_type", b"token_type"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_access_token", b"_access_token", "_backup_codes_remaining", b"_backup_codes_remaining", "_expires_in", b"_expires_in", "_refresh_token", b"_refresh_token", "_tenant_id", b"_tenant_id", "_token_type", b"_token_type", "access_token", b"access_token", "backup_codes", b"backup_codes", "backup_codes_remaining", b"backup_codes_remaining", "expires_in", b"expires_in", "mfa_enabled", b"mfa_enabled", "refresh_token", b"refresh_token", "tenant_id", b"tenant_id", "token_type", b"token_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__access_token: _TypeAlias = _typing.Literal["access_token"]  # noqa: Y015
+    _WhichOneofArgType__access_token: _TypeAlias = _typing.Literal["_access_token", b"_access_token"]  # noqa: Y015
+    _WhichOneofReturnType__backup_codes_remaining: _TypeAlias = _typing.Literal["backup_codes_remaining"]  # noqa: Y015
+    _WhichOneofArgType__backup_codes_remaining: _TypeAlias = _typing.Literal["_backup_codes_remaining", b"_backup_codes_remaining"]  # noqa: Y015
+    _WhichOneofReturnType__expires_in: _TypeAlias = _typing.Literal["expires_in"]  # noqa: Y015
+    _WhichOneofArgType__expires_in: _TypeAlias = _typing.Literal["_expires_in", b"_expires_in"]  # noqa: Y015
+    _WhichOneofReturnType__refresh_token: _TypeAlias = _typing.Literal["refresh_token"]  # noqa: Y015
+    _WhichOneofArgType__refresh_token: _TypeAlias = _typing.Literal["_refresh_token", b"_refresh_token"]  # noqa: Y015
+    _WhichOneofReturnType__tenant_id: _TypeAlias = _typing.Literal["tenant_id"]  # noqa: Y015
+    _WhichOneofArgType__tenant_id: _TypeAlias = _typing.Literal["_tenant_id", b"_tenant_id"]  # noqa: Y015
+    _WhichOneofReturnType__token_type: _TypeAlias = _typing.Literal["token_type"]  # noqa: Y015
+    _WhichOneofArgType__token_type: _TypeAlias = _typing.Literal["_token_type", b"_token_type"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__access_token) -> _WhichOneofReturnType__access_token | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__backup_codes_remaining) -> _WhichOneofReturnType__backup_codes_remaining | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_in) -> _WhichOneofReturnType__expires_in | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__refresh_token) -> _WhichOneofReturnType__refresh_token | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tenant_id) -> _WhichOneofReturnType__tenant_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__token_type) -> _WhichOneofReturnType__token_type | None: ...
+
+Global___VerifyMfaResponse: _TypeAlias = VerifyMfaResponse  # noqa: Y015
+
+@_typing.final
+class DisableMfaRequest(_message.Message):
+    """Request of DisableMfa."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """A current TOTP code or a backup code ..."""
+    password: _builtins.str
+    """... or the password."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "password", b"password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisableMfaRequest: _TypeAlias = DisableMfaRequest  # noqa: Y015
+
+@_typing.final
+class GetBackupCodesRequest(_message.Message):
+    """Request of GetBackupCodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBackupCodesRequest: _TypeAlias = GetBackupCodesRequest  # noqa: Y015
+
+@_typing.final
+class BackupCode(_message.Message):
+    """One backup code's state (never its value)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    USED_FIELD_NUMBER: _builtins.int
+    USED_AT_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """Its position in the list shown at generation, from 1."""
+    used: _builtins.bool
+    """Whether it was used."""
+    @_builtins.property
+    def used_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was used."""
+
+    def __init__(
+        self,
+        *,
+        position: _builtins.int = ...,
+        used: _builtins.bool = ...,
+        used_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["used_at", b"used_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "used", b"used", "used_at", b"used_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackupCode: _TypeAlias = BackupCode  # noqa: Y015
+
+@_typing.final
+class GetBackupCodesResponse(_message.Message):
+    """Response of GetBackupCodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMAINING_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CODES_FIELD_NUMBER: _builtins.int
+    GENERATED_AT_FIELD_NUMBER: _builtins.int
+    remaining: _builtins.int
+    """Unused codes."""
+    total: _builtins.int
+    """Codes generated."""
+    @_builtins.property
+    def codes(self) -> _containers.RepeatedCompositeFieldContainer[Global___BackupCode]:
+        """Each code's state."""
+
+    @_builtins.property
+    def generated_at(self) -> _timestamp_pb2.Timestamp:
+        """When they were generated."""
+
+    def __init__(
+        self,
+        *,
+        remaining: _builtins.int = ...,
+        total: _builtins.int = ...,
+        codes: _abc.Iterable[Global___BackupCode] | None = ...,
+        generated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["codes", b"codes", "generated_at", b"generated_at", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBackupCodesResponse: _TypeAlias = GetBackupCodesResponse  # noqa: Y015
+
+@_typing.final
+class RegenerateBackupCodesRequest(_message.Message):
+    """Request of RegenerateBackupCodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """A current TOTP code ..."""
+    password: _builtins.str
+    """... or the password."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "password", b"password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegenerateBackupCodesRequest: _TypeAlias = RegenerateBackupCodesRequest  # noqa: Y015
+
+@_typing.final
+class RegenerateBackupCodesResponse(_message.Message):
+    """Response of RegenerateBackupCodes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BACKUP_CODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def backup_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ten new single-use codes, shown this once; the old ones no longer work."""
+
+    def __init__(
+        self,
+        *,
+        backup_codes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backup_codes", b"backup_codes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegenerateBackupCodesResponse: _TypeAlias = RegenerateBackupCodesResponse  # noqa: Y015
+
+@_typing.final
+class Client(_message.Message):
+    """An OAuth 2.0 client registered by a tenant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    REDIRECT_URIS_FIELD_NUMBER: _builtins.int
+    GRANT_TYPES_FIELD_NUMBER: _builtins.int
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    CONFIDENTIAL_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The client_id."""
+    name: _builtins.str
+    """Display name."""
+    confidential: _builtins.bool
+    """Confidential clients have a secret; public ones (native and browser apps) rely on PKCE."""
+    created_by: _builtins.str
+    """Who registered it."""
+    @_builtins.property
+    def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Redirect URIs, matched exactly (https, or http on localhost only)."""
+
+    @_builtins.property
+    def grant_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """authorization_code, refresh_token, client_credentials."""
+
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Permissions the client may receive (`resource:action`); at most its creator's."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """Creation time."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        redirect_uris: _abc.Iterable[_builtins.str] | None = ...,
+        grant_types: _abc.Iterable[_builtins.str] | None = ...,
+        permissions: _abc.Iterable[_builtins.str] | None = ...,
+        confidential: _builtins.bool = ...,
+        created_by: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidential", b"confidential", "created_at", b"created_at", "created_by", b"created_by", "grant_types", b"grant_types", "id", b"id", "name", b"name", "permissions", b"permissions", "redirect_uris", b"redirect_uris"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Client: _TypeAlias = Client  # noqa: Y015
+
+@_typing.final
+class CreateClientRequest(_message.Message):
+    """Request of CreateClient."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REDIRECT_URIS_FIELD_NUMBER: _builtins.int
+    GRANT_TYPES_FIELD_NUMBER: _builtins.int
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    CONFIDENTIAL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Display name."""
+    confidential: _builtins.bool
+    """Whether the client gets a secret (required for client_credentials)."""
+    @_builtins.property
+    def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Redirect URIs (authorization_code clients)."""
+
+    @_builtins.property
+    def grant_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Grant types; authorization_code and refresh_token when empty."""
+
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Permissions the client may receive."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        redirect_uris: _abc.Iterable[_builtins.str] | None = ...,
+        grant_types: _abc.Iterable[_builtins.str] | None = ...,
+        permissions: _abc.Iterable[_builtins.str] | None = ...,
+        confidential: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidential", b"confidential", "grant_types", b"grant_types", "name", b"name", "permissions", b"permissions", "redirect_uris", b"redirect_uris"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClientRequest: _TypeAlias = CreateClientRequest  # noqa: Y015
+
+@_typing.final
+class CreateClientResponse(_message.Message):
+    """Response of CreateClient."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_FIELD_NUMBER: _builtins.int
+    CLIENT_SECRET_FIELD_NUMBER: _builtins.int
+    client_secret: _builtins.str
+    """The client_secret of a confidential client: shown this once, stored hashed."""
+    @_builtins.property
+    def client(self) -> Global___Client:
+        """The client."""
+
+    def __init__(
+        self,
+        *,
+        client: Global___Client | None = ...,
+        client_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client", b"client"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "client_secret", b"client_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClientResponse: _TypeAlias = CreateClientResponse  # noqa: Y015
+
+@_typing.final
+class ListClientsRequest(_message.Message):
+    """Request of ListClients."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientsRequest: _TypeAlias = ListClientsRequest  # noqa: Y015
+
+@_typing.final
+class ListClientsResponse(_message.Message):
+    """Response of ListClients."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def clients(self) -> _containers.RepeatedCompositeFieldContainer[Global___Client]:
+        """The tenant's clients, newest first."""
+
+    def __init__(
+        self,
+        *,
+        clients: _abc.Iterable[Global___Client] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clients", b"clients"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientsResponse: _TypeAlias = ListClientsResponse  # noqa: Y015
+
+@_typing.final
+class GetClientRequest(_message.Message):
+    """Request of GetClient."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The client_id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClientRequest: _TypeAlias = GetClientRequest  # noqa: Y015
+
+@_typing.final
+class DeleteClientRequest(_message.Message):
+    """Request of DeleteClient."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The client_id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteClientRequest: _TypeAlias = DeleteClientRequest  # noqa: Y015

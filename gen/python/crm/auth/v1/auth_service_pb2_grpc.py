@@ -28,8 +28,13 @@ if _version_not_supported:
 
 
 class AuthServiceStub:
-    """Sign-up, login and tokens. Access tokens are short-lived JWTs signed with the service's
-    private key (EdDSA); refresh tokens are opaque, stored hashed, and rotate on every use.
+    """Sign-up, login, OAuth 2.0 tokens, sessions and multi-factor authentication.
+
+    Access tokens are short-lived JWTs signed with the service's private key (EdDSA), carrying
+    exp iat nbf iss aud sub tid sid, roles, effective permissions (`perms`) and the rate-limit tier.
+    Refresh tokens, authorization codes, MFA challenge tokens and mailed tokens are opaque: they
+    name their tenant and record, and only a hash of their secret is stored. Refresh tokens rotate
+    on every use; presenting a used one again ends the whole session (reuse detection).
     """
 
     def __init__(self, channel):
@@ -68,29 +73,138 @@ class AuthServiceStub:
                 request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.Authorize = channel.unary_unary(
+                '/crm.auth.v1.AuthService/Authorize',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.AuthorizeRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.AuthorizeResponse.FromString,
+                _registered_method=True)
+        self.Token = channel.unary_unary(
+                '/crm.auth.v1.AuthService/Token',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.TokenRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.TokenResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/crm.auth.v1.AuthService/RevokeToken',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/crm.auth.v1.AuthService/RequestPasswordReset',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ConfirmPasswordReset = channel.unary_unary(
+                '/crm.auth.v1.AuthService/ConfirmPasswordReset',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmPasswordResetRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/crm.auth.v1.AuthService/VerifyEmail',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.ResendVerificationEmail = channel.unary_unary(
+                '/crm.auth.v1.AuthService/ResendVerificationEmail',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ResendVerificationEmailRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ResendVerificationEmailResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/crm.auth.v1.AuthService/ListSessions',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteSession = channel.unary_unary(
+                '/crm.auth.v1.AuthService/DeleteSession',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ValidateSession = channel.unary_unary(
+                '/crm.auth.v1.AuthService/ValidateSession',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ValidateSessionRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ValidateSessionResponse.FromString,
+                _registered_method=True)
+        self.GetCurrentSession = channel.unary_unary(
+                '/crm.auth.v1.AuthService/GetCurrentSession',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetCurrentSessionRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.Session.FromString,
+                _registered_method=True)
+        self.SetupMfa = channel.unary_unary(
+                '/crm.auth.v1.AuthService/SetupMfa',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.SetupMfaRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.SetupMfaResponse.FromString,
+                _registered_method=True)
+        self.VerifyMfa = channel.unary_unary(
+                '/crm.auth.v1.AuthService/VerifyMfa',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaResponse.FromString,
+                _registered_method=True)
+        self.DisableMfa = channel.unary_unary(
+                '/crm.auth.v1.AuthService/DisableMfa',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.DisableMfaRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetBackupCodes = channel.unary_unary(
+                '/crm.auth.v1.AuthService/GetBackupCodes',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetBackupCodesRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetBackupCodesResponse.FromString,
+                _registered_method=True)
+        self.RegenerateBackupCodes = channel.unary_unary(
+                '/crm.auth.v1.AuthService/RegenerateBackupCodes',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateBackupCodesRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateBackupCodesResponse.FromString,
+                _registered_method=True)
+        self.CreateClient = channel.unary_unary(
+                '/crm.auth.v1.AuthService/CreateClient',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.CreateClientRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.CreateClientResponse.FromString,
+                _registered_method=True)
+        self.ListClients = channel.unary_unary(
+                '/crm.auth.v1.AuthService/ListClients',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListClientsRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListClientsResponse.FromString,
+                _registered_method=True)
+        self.GetClient = channel.unary_unary(
+                '/crm.auth.v1.AuthService/GetClient',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetClientRequest.SerializeToString,
+                response_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.Client.FromString,
+                _registered_method=True)
+        self.DeleteClient = channel.unary_unary(
+                '/crm.auth.v1.AuthService/DeleteClient',
+                request_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.DeleteClientRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
-    """Sign-up, login and tokens. Access tokens are short-lived JWTs signed with the service's
-    private key (EdDSA); refresh tokens are opaque, stored hashed, and rotate on every use.
+    """Sign-up, login, OAuth 2.0 tokens, sessions and multi-factor authentication.
+
+    Access tokens are short-lived JWTs signed with the service's private key (EdDSA), carrying
+    exp iat nbf iss aud sub tid sid, roles, effective permissions (`perms`) and the rate-limit tier.
+    Refresh tokens, authorization codes, MFA challenge tokens and mailed tokens are opaque: they
+    name their tenant and record, and only a hash of their secret is stored. Refresh tokens rotate
+    on every use; presenting a used one again ends the whole session (reuse detection).
     """
 
     def Register(self, request, context):
-        """Creates a tenant and its first admin user.
+        """Creates a tenant and its first admin user, and mails the address a verification link.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Login(self, request, context):
-        """Exchanges email and password for an access and a refresh token.
+        """Exchanges email and password for an access and a refresh token, or, when the user has
+        MFA enabled, for `{mfaRequired: true, mfaToken}` and no tokens (finish with VerifyMfa).
+        Failed attempts are throttled per account and per client address (429 + Retry-After), with
+        the same answers whether or not the account exists.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RefreshToken(self, request, context):
-        """Exchanges a refresh token for a new pair; the old refresh token stops working.
+        """Exchanges a refresh token for a new pair; the old refresh token stops working, and
+        presenting it again ends the session (its access and refresh tokens) as stolen.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,6 +226,173 @@ class AuthServiceServicer:
 
     def GetJwks(self, request, context):
         """The public keys that verify access tokens, as a JSON Web Key Set (RFC 7517).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authorize(self, request, context):
+        """OAuth 2.0 authorization endpoint (RFC 6749 §4.1, PKCE per RFC 7636 with S256 only). The
+        signed-in user (bearer token of a first-party session) grants a registered client a code:
+        the answer is a 302 to the client's registered `redirect_uri` (exact match) with `code`
+        and `state`. Unknown clients and unregistered redirect URIs are refused with 400 and no
+        redirect; other errors redirect with `error` and `state`. Codes are single-use and live 60 s.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Token(self, request, context):
+        """OAuth 2.0 token endpoint (RFC 6749 §3.2): grant types `authorization_code` (with the PKCE
+        `code_verifier`), `client_credentials` (confidential clients; tier `api_integration`) and
+        `refresh_token`. REST callers send `application/x-www-form-urlencoded` as the RFC says, or
+        JSON; gRPC callers fill the fields. Client authentication: HTTP Basic or `client_id` and
+        `client_secret` in the body. The answer carries `Cache-Control: no-store`.
+
+        OAuth libraries read `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`
+        (or `error`, `error_description`) at the top level of the JSON document, so the REST answer
+        is the project's envelope with those RFC 6749 §5.1/§5.2 members added beside `success`,
+        `data`, `meta` and `errors` (set by the service through the kernel's envelope members).
+        Errors use the RFC codes: `invalid_request` 400, `invalid_client` 401, `invalid_grant` 400,
+        `unauthorized_client` 400, `unsupported_grant_type` 400, `invalid_scope` 400.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Token revocation (RFC 7009): `token` (access or refresh) and an optional
+        `token_type_hint`, form-encoded or JSON. Ends the token's session. Answers 200 for unknown,
+        expired or already revoked tokens too, so it tells nothing about a token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Mails a single-use password reset link (valid one hour) if the address has an account.
+        Answers 202 the same way, in about the same time, whether or not it has one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmPasswordReset(self, request, context):
+        """Sets a new password with a token from a reset or invitation mail; every session of the
+        user ends (all their tokens stop working).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Marks the address verified with the token of a verification mail (single use, 3 days).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendVerificationEmail(self, request, context):
+        """Mails the caller a new verification link (not in the seed; the seed's flow needs it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """The caller's active sessions (signed-in devices and OAuth grants), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSession(self, request, context):
+        """Ends one of the caller's sessions; its tokens stop working at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateSession(self, request, context):
+        """Says whether a token (access or refresh) of the caller's tenant is active, and its claims
+        (token introspection in the spirit of RFC 7662).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCurrentSession(self, request, context):
+        """The session of the caller's token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetupMfa(self, request, context):
+        """Starts TOTP enrolment (RFC 6238, SHA-1, 6 digits, 30 s): a new secret and its otpauth://
+        URI for authenticator apps. MFA is on only after VerifyMfa confirms a code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyMfa(self, request, context):
+        """Two uses. With a bearer token and `code`: confirms enrolment, turns MFA on and answers the
+        ten backup codes (shown this once). With `mfaToken` (from Login) and `code` (or a backup
+        code): completes the login and answers its tokens. A code works once; wrong codes are
+        throttled (429).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableMfa(self, request, context):
+        """Turns MFA off; needs a current code (or backup code) or the password.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBackupCodes(self, request, context):
+        """Which backup codes remain unused (their positions and when others were used). Values are
+        stored hashed and shown only when generated: regenerate to see new ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateBackupCodes(self, request, context):
+        """Replaces every backup code with ten new ones (shown this once); needs a current code or
+        the password.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateClient(self, request, context):
+        """Registers an OAuth client of the tenant (not in the seed). A confidential client's secret
+        is in this answer only; it is stored hashed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClients(self, request, context):
+        """The tenant's OAuth clients.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClient(self, request, context):
+        """One OAuth client.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteClient(self, request, context):
+        """Deletes an OAuth client; its tokens and the sessions it was granted end.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +431,106 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
+            'Authorize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authorize,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.AuthorizeRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.AuthorizeResponse.SerializeToString,
+            ),
+            'Token': grpc.unary_unary_rpc_method_handler(
+                    servicer.Token,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.TokenRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.TokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ConfirmPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPasswordReset,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmPasswordResetRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmPasswordResetResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'ResendVerificationEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendVerificationEmail,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ResendVerificationEmailRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ResendVerificationEmailResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'DeleteSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSession,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ValidateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateSession,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ValidateSessionRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ValidateSessionResponse.SerializeToString,
+            ),
+            'GetCurrentSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCurrentSession,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetCurrentSessionRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.Session.SerializeToString,
+            ),
+            'SetupMfa': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetupMfa,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.SetupMfaRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.SetupMfaResponse.SerializeToString,
+            ),
+            'VerifyMfa': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyMfa,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaResponse.SerializeToString,
+            ),
+            'DisableMfa': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableMfa,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.DisableMfaRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetBackupCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBackupCodes,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetBackupCodesRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetBackupCodesResponse.SerializeToString,
+            ),
+            'RegenerateBackupCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateBackupCodes,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateBackupCodesRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateBackupCodesResponse.SerializeToString,
+            ),
+            'CreateClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateClient,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.CreateClientRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.CreateClientResponse.SerializeToString,
+            ),
+            'ListClients': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClients,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListClientsRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.ListClientsResponse.SerializeToString,
+            ),
+            'GetClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClient,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.GetClientRequest.FromString,
+                    response_serializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.Client.SerializeToString,
+            ),
+            'DeleteClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteClient,
+                    request_deserializer=crm_dot_auth_dot_v1_dot_auth__service__pb2.DeleteClientRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'crm.auth.v1.AuthService', rpc_method_handlers)
@@ -159,8 +540,13 @@ def add_AuthServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
-    """Sign-up, login and tokens. Access tokens are short-lived JWTs signed with the service's
-    private key (EdDSA); refresh tokens are opaque, stored hashed, and rotate on every use.
+    """Sign-up, login, OAuth 2.0 tokens, sessions and multi-factor authentication.
+
+    Access tokens are short-lived JWTs signed with the service's private key (EdDSA), carrying
+    exp iat nbf iss aud sub tid sid, roles, effective permissions (`perms`) and the rate-limit tier.
+    Refresh tokens, authorization codes, MFA challenge tokens and mailed tokens are opaque: they
+    name their tenant and record, and only a hash of their secret is stored. Refresh tokens rotate
+    on every use; presenting a used one again ends the whole session (reuse detection).
     """
 
     @staticmethod
@@ -315,6 +701,546 @@ class AuthService:
             '/crm.auth.v1.AuthService/GetJwks',
             crm_dot_auth_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authorize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/Authorize',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.AuthorizeRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.AuthorizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Token(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/Token',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.TokenRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.TokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/RevokeToken',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.RevokeTokenRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/RequestPasswordReset',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/ConfirmPasswordReset',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmPasswordResetRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ConfirmPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/VerifyEmail',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendVerificationEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/ResendVerificationEmail',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ResendVerificationEmailRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ResendVerificationEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/ListSessions',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/DeleteSession',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/ValidateSession',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ValidateSessionRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ValidateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCurrentSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/GetCurrentSession',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.GetCurrentSessionRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetupMfa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/SetupMfa',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.SetupMfaRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.SetupMfaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyMfa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/VerifyMfa',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.VerifyMfaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableMfa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/DisableMfa',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.DisableMfaRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBackupCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/GetBackupCodes',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.GetBackupCodesRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.GetBackupCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateBackupCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/RegenerateBackupCodes',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateBackupCodesRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.RegenerateBackupCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/CreateClient',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.CreateClientRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.CreateClientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/ListClients',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ListClientsRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.ListClientsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/GetClient',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.GetClientRequest.SerializeToString,
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.Client.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.auth.v1.AuthService/DeleteClient',
+            crm_dot_auth_dot_v1_dot_auth__service__pb2.DeleteClientRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

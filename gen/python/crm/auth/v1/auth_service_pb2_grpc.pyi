@@ -29,8 +29,13 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AuthServiceStub:
-    """Sign-up, login and tokens. Access tokens are short-lived JWTs signed with the service's
-    private key (EdDSA); refresh tokens are opaque, stored hashed, and rotate on every use.
+    """Sign-up, login, OAuth 2.0 tokens, sessions and multi-factor authentication.
+
+    Access tokens are short-lived JWTs signed with the service's private key (EdDSA), carrying
+    exp iat nbf iss aud sub tid sid, roles, effective permissions (`perms`) and the rate-limit tier.
+    Refresh tokens, authorization codes, MFA challenge tokens and mailed tokens are opaque: they
+    name their tenant and record, and only a hash of their secret is stored. Refresh tokens rotate
+    on every use; presenting a used one again ends the whole session (reuse detection).
     """
 
     @_typing.overload
@@ -38,41 +43,219 @@ class AuthServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     Register: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RegisterRequest, _auth_service_pb2.RegisterResponse]
-    """Creates a tenant and its first admin user."""
+    """Creates a tenant and its first admin user, and mails the address a verification link."""
     Login: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LoginRequest, _auth_service_pb2.TokenResponse]
-    """Exchanges email and password for an access and a refresh token."""
+    """Exchanges email and password for an access and a refresh token, or, when the user has
+    MFA enabled, for `{mfaRequired: true, mfaToken}` and no tokens (finish with VerifyMfa).
+    Failed attempts are throttled per account and per client address (429 + Retry-After), with
+    the same answers whether or not the account exists.
+    """
     RefreshToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshTokenRequest, _auth_service_pb2.TokenResponse]
-    """Exchanges a refresh token for a new pair; the old refresh token stops working."""
+    """Exchanges a refresh token for a new pair; the old refresh token stops working, and
+    presenting it again ends the session (its access and refresh tokens) as stolen.
+    """
     Logout: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LogoutRequest, _empty_pb2.Empty]
     """Ends the caller's session: its access and refresh tokens stop working."""
     GetUserInfo: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetUserInfoRequest, _auth_service_pb2.UserInfo]
     """Describes the caller."""
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _httpbody_pb2.HttpBody]
     """The public keys that verify access tokens, as a JSON Web Key Set (RFC 7517)."""
+    Authorize: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.AuthorizeRequest, _auth_service_pb2.AuthorizeResponse]
+    """OAuth 2.0 authorization endpoint (RFC 6749 §4.1, PKCE per RFC 7636 with S256 only). The
+    signed-in user (bearer token of a first-party session) grants a registered client a code:
+    the answer is a 302 to the client's registered `redirect_uri` (exact match) with `code`
+    and `state`. Unknown clients and unregistered redirect URIs are refused with 400 and no
+    redirect; other errors redirect with `error` and `state`. Codes are single-use and live 60 s.
+    """
+    Token: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.TokenRequest, _auth_service_pb2.TokenResponse]
+    """OAuth 2.0 token endpoint (RFC 6749 §3.2): grant types `authorization_code` (with the PKCE
+    `code_verifier`), `client_credentials` (confidential clients; tier `api_integration`) and
+    `refresh_token`. REST callers send `application/x-www-form-urlencoded` as the RFC says, or
+    JSON; gRPC callers fill the fields. Client authentication: HTTP Basic or `client_id` and
+    `client_secret` in the body. The answer carries `Cache-Control: no-store`.
+
+    OAuth libraries read `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`
+    (or `error`, `error_description`) at the top level of the JSON document, so the REST answer
+    is the project's envelope with those RFC 6749 §5.1/§5.2 members added beside `success`,
+    `data`, `meta` and `errors` (set by the service through the kernel's envelope members).
+    Errors use the RFC codes: `invalid_request` 400, `invalid_client` 401, `invalid_grant` 400,
+    `unauthorized_client` 400, `unsupported_grant_type` 400, `invalid_scope` 400.
+    """
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeTokenRequest, _auth_service_pb2.RevokeTokenResponse]
+    """Token revocation (RFC 7009): `token` (access or refresh) and an optional
+    `token_type_hint`, form-encoded or JSON. Ends the token's session. Answers 200 for unknown,
+    expired or already revoked tokens too, so it tells nothing about a token.
+    """
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _auth_service_pb2.RequestPasswordResetResponse]
+    """Mails a single-use password reset link (valid one hour) if the address has an account.
+    Answers 202 the same way, in about the same time, whether or not it has one.
+    """
+    ConfirmPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmPasswordResetRequest, _auth_service_pb2.ConfirmPasswordResetResponse]
+    """Sets a new password with a token from a reset or invitation mail; every session of the
+    user ends (all their tokens stop working).
+    """
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _auth_service_pb2.VerifyEmailResponse]
+    """Marks the address verified with the token of a verification mail (single use, 3 days)."""
+    ResendVerificationEmail: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ResendVerificationEmailRequest, _auth_service_pb2.ResendVerificationEmailResponse]
+    """Mails the caller a new verification link (not in the seed; the seed's flow needs it)."""
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListSessionsRequest, _auth_service_pb2.ListSessionsResponse]
+    """The caller's active sessions (signed-in devices and OAuth grants), newest first."""
+    DeleteSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteSessionRequest, _empty_pb2.Empty]
+    """Ends one of the caller's sessions; its tokens stop working at once."""
+    ValidateSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ValidateSessionRequest, _auth_service_pb2.ValidateSessionResponse]
+    """Says whether a token (access or refresh) of the caller's tenant is active, and its claims
+    (token introspection in the spirit of RFC 7662).
+    """
+    GetCurrentSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetCurrentSessionRequest, _auth_service_pb2.Session]
+    """The session of the caller's token."""
+    SetupMfa: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.SetupMfaRequest, _auth_service_pb2.SetupMfaResponse]
+    """Starts TOTP enrolment (RFC 6238, SHA-1, 6 digits, 30 s): a new secret and its otpauth://
+    URI for authenticator apps. MFA is on only after VerifyMfa confirms a code.
+    """
+    VerifyMfa: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyMfaRequest, _auth_service_pb2.VerifyMfaResponse]
+    """Two uses. With a bearer token and `code`: confirms enrolment, turns MFA on and answers the
+    ten backup codes (shown this once). With `mfaToken` (from Login) and `code` (or a backup
+    code): completes the login and answers its tokens. A code works once; wrong codes are
+    throttled (429).
+    """
+    DisableMfa: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DisableMfaRequest, _empty_pb2.Empty]
+    """Turns MFA off; needs a current code (or backup code) or the password."""
+    GetBackupCodes: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetBackupCodesRequest, _auth_service_pb2.GetBackupCodesResponse]
+    """Which backup codes remain unused (their positions and when others were used). Values are
+    stored hashed and shown only when generated: regenerate to see new ones.
+    """
+    RegenerateBackupCodes: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RegenerateBackupCodesRequest, _auth_service_pb2.RegenerateBackupCodesResponse]
+    """Replaces every backup code with ten new ones (shown this once); needs a current code or
+    the password.
+    """
+    CreateClient: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateClientRequest, _auth_service_pb2.CreateClientResponse]
+    """Registers an OAuth client of the tenant (not in the seed). A confidential client's secret
+    is in this answer only; it is stored hashed.
+    """
+    ListClients: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListClientsRequest, _auth_service_pb2.ListClientsResponse]
+    """The tenant's OAuth clients."""
+    GetClient: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetClientRequest, _auth_service_pb2.Client]
+    """One OAuth client."""
+    DeleteClient: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteClientRequest, _empty_pb2.Empty]
+    """Deletes an OAuth client; its tokens and the sessions it was granted end."""
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
-    """Sign-up, login and tokens. Access tokens are short-lived JWTs signed with the service's
-    private key (EdDSA); refresh tokens are opaque, stored hashed, and rotate on every use.
+    """Sign-up, login, OAuth 2.0 tokens, sessions and multi-factor authentication.
+
+    Access tokens are short-lived JWTs signed with the service's private key (EdDSA), carrying
+    exp iat nbf iss aud sub tid sid, roles, effective permissions (`perms`) and the rate-limit tier.
+    Refresh tokens, authorization codes, MFA challenge tokens and mailed tokens are opaque: they
+    name their tenant and record, and only a hash of their secret is stored. Refresh tokens rotate
+    on every use; presenting a used one again ends the whole session (reuse detection).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Register: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RegisterRequest, _auth_service_pb2.RegisterResponse]  # type: ignore[assignment]
-    """Creates a tenant and its first admin user."""
+    """Creates a tenant and its first admin user, and mails the address a verification link."""
     Login: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LoginRequest, _auth_service_pb2.TokenResponse]  # type: ignore[assignment]
-    """Exchanges email and password for an access and a refresh token."""
+    """Exchanges email and password for an access and a refresh token, or, when the user has
+    MFA enabled, for `{mfaRequired: true, mfaToken}` and no tokens (finish with VerifyMfa).
+    Failed attempts are throttled per account and per client address (429 + Retry-After), with
+    the same answers whether or not the account exists.
+    """
     RefreshToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshTokenRequest, _auth_service_pb2.TokenResponse]  # type: ignore[assignment]
-    """Exchanges a refresh token for a new pair; the old refresh token stops working."""
+    """Exchanges a refresh token for a new pair; the old refresh token stops working, and
+    presenting it again ends the session (its access and refresh tokens) as stolen.
+    """
     Logout: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LogoutRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Ends the caller's session: its access and refresh tokens stop working."""
     GetUserInfo: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetUserInfoRequest, _auth_service_pb2.UserInfo]  # type: ignore[assignment]
     """Describes the caller."""
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
     """The public keys that verify access tokens, as a JSON Web Key Set (RFC 7517)."""
+    Authorize: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.AuthorizeRequest, _auth_service_pb2.AuthorizeResponse]  # type: ignore[assignment]
+    """OAuth 2.0 authorization endpoint (RFC 6749 §4.1, PKCE per RFC 7636 with S256 only). The
+    signed-in user (bearer token of a first-party session) grants a registered client a code:
+    the answer is a 302 to the client's registered `redirect_uri` (exact match) with `code`
+    and `state`. Unknown clients and unregistered redirect URIs are refused with 400 and no
+    redirect; other errors redirect with `error` and `state`. Codes are single-use and live 60 s.
+    """
+    Token: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.TokenRequest, _auth_service_pb2.TokenResponse]  # type: ignore[assignment]
+    """OAuth 2.0 token endpoint (RFC 6749 §3.2): grant types `authorization_code` (with the PKCE
+    `code_verifier`), `client_credentials` (confidential clients; tier `api_integration`) and
+    `refresh_token`. REST callers send `application/x-www-form-urlencoded` as the RFC says, or
+    JSON; gRPC callers fill the fields. Client authentication: HTTP Basic or `client_id` and
+    `client_secret` in the body. The answer carries `Cache-Control: no-store`.
+
+    OAuth libraries read `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`
+    (or `error`, `error_description`) at the top level of the JSON document, so the REST answer
+    is the project's envelope with those RFC 6749 §5.1/§5.2 members added beside `success`,
+    `data`, `meta` and `errors` (set by the service through the kernel's envelope members).
+    Errors use the RFC codes: `invalid_request` 400, `invalid_client` 401, `invalid_grant` 400,
+    `unauthorized_client` 400, `unsupported_grant_type` 400, `invalid_scope` 400.
+    """
+    RevokeToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeTokenRequest, _auth_service_pb2.RevokeTokenResponse]  # type: ignore[assignment]
+    """Token revocation (RFC 7009): `token` (access or refresh) and an optional
+    `token_type_hint`, form-encoded or JSON. Ends the token's session. Answers 200 for unknown,
+    expired or already revoked tokens too, so it tells nothing about a token.
+    """
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RequestPasswordResetRequest, _auth_service_pb2.RequestPasswordResetResponse]  # type: ignore[assignment]
+    """Mails a single-use password reset link (valid one hour) if the address has an account.
+    Answers 202 the same way, in about the same time, whether or not it has one.
+    """
+    ConfirmPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ConfirmPasswordResetRequest, _auth_service_pb2.ConfirmPasswordResetResponse]  # type: ignore[assignment]
+    """Sets a new password with a token from a reset or invitation mail; every session of the
+    user ends (all their tokens stop working).
+    """
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyEmailRequest, _auth_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
+    """Marks the address verified with the token of a verification mail (single use, 3 days)."""
+    ResendVerificationEmail: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ResendVerificationEmailRequest, _auth_service_pb2.ResendVerificationEmailResponse]  # type: ignore[assignment]
+    """Mails the caller a new verification link (not in the seed; the seed's flow needs it)."""
+    ListSessions: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListSessionsRequest, _auth_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """The caller's active sessions (signed-in devices and OAuth grants), newest first."""
+    DeleteSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteSessionRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Ends one of the caller's sessions; its tokens stop working at once."""
+    ValidateSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ValidateSessionRequest, _auth_service_pb2.ValidateSessionResponse]  # type: ignore[assignment]
+    """Says whether a token (access or refresh) of the caller's tenant is active, and its claims
+    (token introspection in the spirit of RFC 7662).
+    """
+    GetCurrentSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetCurrentSessionRequest, _auth_service_pb2.Session]  # type: ignore[assignment]
+    """The session of the caller's token."""
+    SetupMfa: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.SetupMfaRequest, _auth_service_pb2.SetupMfaResponse]  # type: ignore[assignment]
+    """Starts TOTP enrolment (RFC 6238, SHA-1, 6 digits, 30 s): a new secret and its otpauth://
+    URI for authenticator apps. MFA is on only after VerifyMfa confirms a code.
+    """
+    VerifyMfa: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.VerifyMfaRequest, _auth_service_pb2.VerifyMfaResponse]  # type: ignore[assignment]
+    """Two uses. With a bearer token and `code`: confirms enrolment, turns MFA on and answers the
+    ten backup codes (shown this once). With `mfaToken` (from Login) and `code` (or a backup
+    code): completes the login and answers its tokens. A code works once; wrong codes are
+    throttled (429).
+    """
+    DisableMfa: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DisableMfaRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Turns MFA off; needs a current code (or backup code) or the password."""
+    GetBackupCodes: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetBackupCodesRequest, _auth_service_pb2.GetBackupCodesResponse]  # type: ignore[assignment]
+    """Which backup codes remain unused (their positions and when others were used). Values are
+    stored hashed and shown only when generated: regenerate to see new ones.
+    """
+    RegenerateBackupCodes: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RegenerateBackupCodesRequest, _auth_service_pb2.RegenerateBackupCodesResponse]  # type: ignore[assignment]
+    """Replaces every backup code with ten new ones (shown this once); needs a current code or
+    the password.
+    """
+    CreateClient: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateClientRequest, _auth_service_pb2.CreateClientResponse]  # type: ignore[assignment]
+    """Registers an OAuth client of the tenant (not in the seed). A confidential client's secret
+    is in this answer only; it is stored hashed.
+    """
+    ListClients: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListClientsRequest, _auth_service_pb2.ListClientsResponse]  # type: ignore[assignment]
+    """The tenant's OAuth clients."""
+    GetClient: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetClientRequest, _auth_service_pb2.Client]  # type: ignore[assignment]
+    """One OAuth client."""
+    DeleteClient: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.DeleteClientRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes an OAuth client; its tokens and the sessions it was granted end."""
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Sign-up, login and tokens. Access tokens are short-lived JWTs signed with the service's
-    private key (EdDSA); refresh tokens are opaque, stored hashed, and rotate on every use.
+    """Sign-up, login, OAuth 2.0 tokens, sessions and multi-factor authentication.
+
+    Access tokens are short-lived JWTs signed with the service's private key (EdDSA), carrying
+    exp iat nbf iss aud sub tid sid, roles, effective permissions (`perms`) and the rate-limit tier.
+    Refresh tokens, authorization codes, MFA challenge tokens and mailed tokens are opaque: they
+    name their tenant and record, and only a hash of their secret is stored. Refresh tokens rotate
+    on every use; presenting a used one again ends the whole session (reuse detection).
     """
 
     @_abc_1.abstractmethod
@@ -81,7 +264,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.RegisterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.RegisterResponse, _abc.Awaitable[_auth_service_pb2.RegisterResponse]]:
-        """Creates a tenant and its first admin user."""
+        """Creates a tenant and its first admin user, and mails the address a verification link."""
 
     @_abc_1.abstractmethod
     def Login(
@@ -89,7 +272,11 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.LoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.TokenResponse, _abc.Awaitable[_auth_service_pb2.TokenResponse]]:
-        """Exchanges email and password for an access and a refresh token."""
+        """Exchanges email and password for an access and a refresh token, or, when the user has
+        MFA enabled, for `{mfaRequired: true, mfaToken}` and no tokens (finish with VerifyMfa).
+        Failed attempts are throttled per account and per client address (429 + Retry-After), with
+        the same answers whether or not the account exists.
+        """
 
     @_abc_1.abstractmethod
     def RefreshToken(
@@ -97,7 +284,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.RefreshTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.TokenResponse, _abc.Awaitable[_auth_service_pb2.TokenResponse]]:
-        """Exchanges a refresh token for a new pair; the old refresh token stops working."""
+        """Exchanges a refresh token for a new pair; the old refresh token stops working, and
+        presenting it again ends the session (its access and refresh tokens) as stolen.
+        """
 
     @_abc_1.abstractmethod
     def Logout(
@@ -122,5 +311,203 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
         """The public keys that verify access tokens, as a JSON Web Key Set (RFC 7517)."""
+
+    @_abc_1.abstractmethod
+    def Authorize(
+        self,
+        request: _auth_service_pb2.AuthorizeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.AuthorizeResponse, _abc.Awaitable[_auth_service_pb2.AuthorizeResponse]]:
+        """OAuth 2.0 authorization endpoint (RFC 6749 §4.1, PKCE per RFC 7636 with S256 only). The
+        signed-in user (bearer token of a first-party session) grants a registered client a code:
+        the answer is a 302 to the client's registered `redirect_uri` (exact match) with `code`
+        and `state`. Unknown clients and unregistered redirect URIs are refused with 400 and no
+        redirect; other errors redirect with `error` and `state`. Codes are single-use and live 60 s.
+        """
+
+    @_abc_1.abstractmethod
+    def Token(
+        self,
+        request: _auth_service_pb2.TokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.TokenResponse, _abc.Awaitable[_auth_service_pb2.TokenResponse]]:
+        """OAuth 2.0 token endpoint (RFC 6749 §3.2): grant types `authorization_code` (with the PKCE
+        `code_verifier`), `client_credentials` (confidential clients; tier `api_integration`) and
+        `refresh_token`. REST callers send `application/x-www-form-urlencoded` as the RFC says, or
+        JSON; gRPC callers fill the fields. Client authentication: HTTP Basic or `client_id` and
+        `client_secret` in the body. The answer carries `Cache-Control: no-store`.
+
+        OAuth libraries read `access_token`, `token_type`, `expires_in`, `refresh_token`, `scope`
+        (or `error`, `error_description`) at the top level of the JSON document, so the REST answer
+        is the project's envelope with those RFC 6749 §5.1/§5.2 members added beside `success`,
+        `data`, `meta` and `errors` (set by the service through the kernel's envelope members).
+        Errors use the RFC codes: `invalid_request` 400, `invalid_client` 401, `invalid_grant` 400,
+        `unauthorized_client` 400, `unsupported_grant_type` 400, `invalid_scope` 400.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeToken(
+        self,
+        request: _auth_service_pb2.RevokeTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RevokeTokenResponse, _abc.Awaitable[_auth_service_pb2.RevokeTokenResponse]]:
+        """Token revocation (RFC 7009): `token` (access or refresh) and an optional
+        `token_type_hint`, form-encoded or JSON. Ends the token's session. Answers 200 for unknown,
+        expired or already revoked tokens too, so it tells nothing about a token.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _auth_service_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RequestPasswordResetResponse, _abc.Awaitable[_auth_service_pb2.RequestPasswordResetResponse]]:
+        """Mails a single-use password reset link (valid one hour) if the address has an account.
+        Answers 202 the same way, in about the same time, whether or not it has one.
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmPasswordReset(
+        self,
+        request: _auth_service_pb2.ConfirmPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ConfirmPasswordResetResponse, _abc.Awaitable[_auth_service_pb2.ConfirmPasswordResetResponse]]:
+        """Sets a new password with a token from a reset or invitation mail; every session of the
+        user ends (all their tokens stop working).
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _auth_service_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.VerifyEmailResponse, _abc.Awaitable[_auth_service_pb2.VerifyEmailResponse]]:
+        """Marks the address verified with the token of a verification mail (single use, 3 days)."""
+
+    @_abc_1.abstractmethod
+    def ResendVerificationEmail(
+        self,
+        request: _auth_service_pb2.ResendVerificationEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ResendVerificationEmailResponse, _abc.Awaitable[_auth_service_pb2.ResendVerificationEmailResponse]]:
+        """Mails the caller a new verification link (not in the seed; the seed's flow needs it)."""
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _auth_service_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListSessionsResponse, _abc.Awaitable[_auth_service_pb2.ListSessionsResponse]]:
+        """The caller's active sessions (signed-in devices and OAuth grants), newest first."""
+
+    @_abc_1.abstractmethod
+    def DeleteSession(
+        self,
+        request: _auth_service_pb2.DeleteSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Ends one of the caller's sessions; its tokens stop working at once."""
+
+    @_abc_1.abstractmethod
+    def ValidateSession(
+        self,
+        request: _auth_service_pb2.ValidateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ValidateSessionResponse, _abc.Awaitable[_auth_service_pb2.ValidateSessionResponse]]:
+        """Says whether a token (access or refresh) of the caller's tenant is active, and its claims
+        (token introspection in the spirit of RFC 7662).
+        """
+
+    @_abc_1.abstractmethod
+    def GetCurrentSession(
+        self,
+        request: _auth_service_pb2.GetCurrentSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.Session, _abc.Awaitable[_auth_service_pb2.Session]]:
+        """The session of the caller's token."""
+
+    @_abc_1.abstractmethod
+    def SetupMfa(
+        self,
+        request: _auth_service_pb2.SetupMfaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.SetupMfaResponse, _abc.Awaitable[_auth_service_pb2.SetupMfaResponse]]:
+        """Starts TOTP enrolment (RFC 6238, SHA-1, 6 digits, 30 s): a new secret and its otpauth://
+        URI for authenticator apps. MFA is on only after VerifyMfa confirms a code.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyMfa(
+        self,
+        request: _auth_service_pb2.VerifyMfaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.VerifyMfaResponse, _abc.Awaitable[_auth_service_pb2.VerifyMfaResponse]]:
+        """Two uses. With a bearer token and `code`: confirms enrolment, turns MFA on and answers the
+        ten backup codes (shown this once). With `mfaToken` (from Login) and `code` (or a backup
+        code): completes the login and answers its tokens. A code works once; wrong codes are
+        throttled (429).
+        """
+
+    @_abc_1.abstractmethod
+    def DisableMfa(
+        self,
+        request: _auth_service_pb2.DisableMfaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Turns MFA off; needs a current code (or backup code) or the password."""
+
+    @_abc_1.abstractmethod
+    def GetBackupCodes(
+        self,
+        request: _auth_service_pb2.GetBackupCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.GetBackupCodesResponse, _abc.Awaitable[_auth_service_pb2.GetBackupCodesResponse]]:
+        """Which backup codes remain unused (their positions and when others were used). Values are
+        stored hashed and shown only when generated: regenerate to see new ones.
+        """
+
+    @_abc_1.abstractmethod
+    def RegenerateBackupCodes(
+        self,
+        request: _auth_service_pb2.RegenerateBackupCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RegenerateBackupCodesResponse, _abc.Awaitable[_auth_service_pb2.RegenerateBackupCodesResponse]]:
+        """Replaces every backup code with ten new ones (shown this once); needs a current code or
+        the password.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateClient(
+        self,
+        request: _auth_service_pb2.CreateClientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.CreateClientResponse, _abc.Awaitable[_auth_service_pb2.CreateClientResponse]]:
+        """Registers an OAuth client of the tenant (not in the seed). A confidential client's secret
+        is in this answer only; it is stored hashed.
+        """
+
+    @_abc_1.abstractmethod
+    def ListClients(
+        self,
+        request: _auth_service_pb2.ListClientsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListClientsResponse, _abc.Awaitable[_auth_service_pb2.ListClientsResponse]]:
+        """The tenant's OAuth clients."""
+
+    @_abc_1.abstractmethod
+    def GetClient(
+        self,
+        request: _auth_service_pb2.GetClientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.Client, _abc.Awaitable[_auth_service_pb2.Client]]:
+        """One OAuth client."""
+
+    @_abc_1.abstractmethod
+    def DeleteClient(
+        self,
+        request: _auth_service_pb2.DeleteClientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes an OAuth client; its tokens and the sessions it was granted end."""
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -37,7 +37,9 @@ class MethodPolicy(_message.Message):
     public: _builtins.bool
     """Callable without a token (sign-up, login, token refresh, the JWKS document)."""
     success_status: _builtins.int
-    """HTTP status of a successful REST answer when it is not 200: 201 for creation, 202 for jobs."""
+    """HTTP status of a successful REST answer when it is not 200: 201 for creation, 202 for jobs,
+    302 for a redirect (the rpc sets `location` with services.kernel.context.set_response_header).
+    """
     rate_class: _builtins.str
     """Rate-limit budget the edge counts calls against, per user per hour: empty or "standard" for
     the caller's tier (standard 1000, premium 5000, api_integration 10000), "bulk" for bulk,
