@@ -59,7 +59,7 @@ def totp_now(secret_b32: str, *, offset_steps: int = 0) -> str:
     return totp.totp(secret, time.time() + offset_steps * totp.STEP)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

@@ -55,7 +55,7 @@ def make_user(api: httpx.Client, admin: dict[str, str], roles: list[str] | None 
     return r.json()["data"], login(api, email)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 5.0, interval: float = 0.1) -> bool:
+def wait_until(check: Callable[[], bool], timeout: float = 15.0, interval: float = 0.1) -> bool:
     """Poll `check` until it holds (revocations travel over NATS) or the time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
