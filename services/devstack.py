@@ -80,6 +80,8 @@ class DevStack:
     nats_port: int = 4222
     admin_port: int = 9901
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # Extra environment for the services process (service settings a test needs).
+    env: dict[str, str] = field(default_factory=dict)
     database_url: str = ""
     migration_database_url: str = ""
     nats_url: str = ""
@@ -143,6 +145,7 @@ class DevStack:
             CRM_AUTH_SIGNING_KEY_FILE=str(self.key_file),
             PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "gen" / "python")]),
         )
+        env.update(self.env)
         env.update(extra)
         return env
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import grpc
 import jwt
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import propagate
 
 from services.kernel import context
+from services.kernel import errors as e
 from services.kernel.errors import Unavailable
 from services.kernel.settings import Settings
 
@@ -78,3 +81,48 @@ class ServiceClients:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+
+
+_BY_CODE: dict[grpc.StatusCode, type[e.DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: e.InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: e.NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: e.AlreadyExists,
+    grpc.StatusCode.ABORTED: e.Conflict,
+    grpc.StatusCode.FAILED_PRECONDITION: e.FailedPrecondition,
+    grpc.StatusCode.UNAUTHENTICATED: e.Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: e.PermissionDenied,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: e.ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: e.Unavailable,
+}
+
+
+def remote_error(err: grpc.aio.AioRpcError) -> e.DomainError:
+    """A callee's status as the DomainError it was raised as (reason and field violations kept)."""
+    reason, violations = "", []
+    trailers = dict(err.trailing_metadata() or ())
+    raw = trailers.get("grpc-status-details-bin")
+    if isinstance(raw, bytes):
+        for detail in status_pb2.Status.FromString(raw).details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason = info.reason
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations = [e.FieldViolation(v.field, v.description, v.reason or "INVALID") for v in bad.field_violations]
+    cls = _BY_CODE.get(err.code())
+    if cls is e.InvalidArgument and trailers.get("x-crm-http-status") == "422":
+        cls = e.ValidationFailed
+    if cls is None:
+        return e.Unavailable(f"a service call failed: {err.code().name}", reason="UPSTREAM_ERROR")
+    return cls(err.details() or cls.default_reason, reason=reason or None, violations=violations)
+
+
+@contextmanager
+def upstream() -> Iterator[None]:
+    """Around calls to other services: their errors surface as DomainErrors, not as INTERNAL."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as err:
+        raise remote_error(err) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import json
 import unicodedata
 import uuid
@@ -32,7 +33,7 @@ MAX_FILTERS = 20
 MAX_IN_VALUES = 500
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith", "exists")
 
-Kind = Literal["text", "ci_text", "uuid", "time", "int", "bool", "tags"]
+Kind = Literal["text", "ci_text", "uuid", "time", "date", "int", "decimal", "bool", "tags"]
 
 _ORDERED_OPS = {"gt", "gte", "lt", "lte"}
 _KIND_OPS: dict[str, set[str]] = {
@@ -40,7 +41,9 @@ _KIND_OPS: dict[str, set[str]] = {
     "ci_text": set(OPERATORS),
     "uuid": {"eq", "ne", "in", "exists"},
     "time": {"eq", "ne", "gt", "gte", "lt", "lte", "exists"},
+    "date": {"eq", "ne", "gt", "gte", "lt", "lte", "exists"},
     "int": {"eq", "ne", "gt", "gte", "lt", "lte", "in"},
+    "decimal": {"eq", "ne", "gt", "gte", "lt", "lte"},
     "bool": {"eq", "ne"},
     "tags": {"eq", "contains", "in", "exists"},
 }
@@ -169,17 +172,26 @@ def _coerce(kind: Kind, value: Any, path: str) -> Any:
         if kind == "time":
             parsed = dt.datetime.fromisoformat(str(value))
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        if kind == "date":
+            return dt.date.fromisoformat(str(value))
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if kind == "decimal":
+            if isinstance(value, bool):
+                raise ValueError
+            number = decimal.Decimal(str(value))
+            if not number.is_finite():
+                raise ValueError
+            return number
         if kind == "bool":
             if isinstance(value, bool):
                 return value
             if str(value).lower() in ("true", "false"):
                 return str(value).lower() == "true"
             raise ValueError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, decimal.InvalidOperation):
         pass
     raise _bad(f"{path}.value" if path.startswith("filters[") else path, f"not a valid {kind.replace('ci_', '')} value")
 
@@ -269,7 +281,9 @@ def _sort_keys(spec: ListSpec, sort: str) -> list[tuple[str, Field, bool]]:
 
 def _encode_token(values: list[Any]) -> str:
     def plain(v: Any) -> Any:
-        return v.isoformat() if isinstance(v, dt.datetime) else str(v) if isinstance(v, uuid.UUID) else v
+        if isinstance(v, dt.date):  # datetimes too
+            return v.isoformat()
+        return str(v) if isinstance(v, uuid.UUID | decimal.Decimal) else v
 
     raw = json.dumps([plain(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
