@@ -94,6 +94,8 @@ class Contacts(contacts_grpc.ContactsServiceServicer):
             first.title = "x" * HUGE  # larger than the edge buffers for one answer
         if request.search == "tricky":
             first.first_name = TRICKY  # the envelope's unwrapping must not stop inside a string
+        if request.search == "long":
+            first.title = "t" * 5000  # an unwrapped list is kept whole, however long
         return contacts_pb2.ListContactsResponse(
             contacts=[first, _contact("c-2", context)],
             pagination=common_pb2.PageInfo(page=9, limit=2, total=18, has_next=False, has_prev=True),

@@ -71,6 +71,12 @@ def test_list_unwrapping_is_not_fooled_by_strings(client: httpx.Client, auth: di
     assert [c["id"] for c in body["data"]] == ["c-1", "c-2"]
 
 
+def test_list_unwrapping_keeps_long_lists_whole(client: httpx.Client, auth: dict[str, str]) -> None:
+    body = envelope(client.get("/v1/contacts", params={"search": "long"}, headers=auth), 200, success=True)
+    assert body["data"][0]["title"] == "t" * 5000
+    assert [c["id"] for c in body["data"]] == ["c-1", "c-2"]
+
+
 def test_create_answers_201_from_the_trailer(client: httpx.Client, auth: dict[str, str]) -> None:
     body = envelope(client.post("/v1/contacts", json={"firstName": "Bo"}, headers=auth), 201, success=True)
     assert body["data"]["id"] == "new-id"
