@@ -127,7 +127,12 @@ def params(
 
 def conditions_from_request(request: Message, spec: ListSpec, skip: set[str]) -> list[Condition]:
     """Query-string filters: a set request field named like a spec field means `eq`;
-    `<field>After` means `gte` and `<field>Before` means `lt` on a time field."""
+    `<field>After` means `gte` and `<field>Before` means `lt` on a time field (`createdAfter`
+    bounds `createdAt`)."""
+
+    def target(base: str) -> str | None:
+        return next((n for n in (base, f"{base}At") if n in spec.fields), None)
+
     found: list[Condition] = []
     for descriptor, value in request.ListFields():
         name = descriptor.json_name
@@ -137,10 +142,10 @@ def conditions_from_request(request: Message, spec: ListSpec, skip: set[str]) ->
             value = json_format.MessageToDict(value)  # Timestamp -> RFC 3339 string
         if name in spec.fields:
             found.append(Condition(name, "eq", value, name))
-        elif name.endswith("After") and name[:-5] in spec.fields:
-            found.append(Condition(name[:-5], "gte", value, name))
-        elif name.endswith("Before") and name[:-6] in spec.fields:
-            found.append(Condition(name[:-6], "lt", value, name))
+        elif name.endswith("After") and (field_name := target(name[:-5])):
+            found.append(Condition(field_name, "gte", value, name))
+        elif name.endswith("Before") and (field_name := target(name[:-6])):
+            found.append(Condition(field_name, "lt", value, name))
     return found
 
 
