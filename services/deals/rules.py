@@ -234,8 +234,8 @@ def fold(groups: Iterable[Group], probabilities: Mapping[str, int],
     """
     out: dict[Any, Amounts] = {}
     for g in groups:
-        a = out.setdefault(key(g), Amounts())
         if g.status == "won":
+            a = out.setdefault(key(g), Amounts())
             a.won += g.amount
             a.won_deals += g.count
             continue
@@ -245,6 +245,7 @@ def fold(groups: Iterable[Group], probabilities: Mapping[str, int],
         cat = category(g.forecast_category, probability)
         if cat == "omitted":
             continue
+        a = out.setdefault(key(g), Amounts())
         a.open_deals += g.count
         a.pipeline += g.amount
         a.weighted += g.amount * probability / 100
