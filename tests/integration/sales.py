@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import asyncpg
 import httpx
@@ -84,7 +84,7 @@ class HookServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
                 owner.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -102,7 +102,7 @@ class HookServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
-    def __enter__(self) -> HookServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

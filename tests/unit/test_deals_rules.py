@@ -69,10 +69,10 @@ def test_periods_months_and_quarters() -> None:
 
 
 def test_accuracy_percent() -> None:
-    assert rules.accuracy_percent(Decimal("1000"), Decimal("900")) == 90.0
-    assert rules.accuracy_percent(Decimal("1000"), Decimal("1100")) == 90.0
-    assert rules.accuracy_percent(Decimal("1000"), Decimal("3000")) == 0.0
-    assert rules.accuracy_percent(Decimal("0"), Decimal("10")) is None
+    assert rules.accuracy_percent(Decimal(1000), Decimal(900)) == 90.0
+    assert rules.accuracy_percent(Decimal(1000), Decimal(1100)) == 90.0
+    assert rules.accuracy_percent(Decimal(1000), Decimal(3000)) == 0.0
+    assert rules.accuracy_percent(Decimal(0), Decimal(10)) is None
 
 
 def test_conversion_funnel_counts_deals_that_got_that_far() -> None:
