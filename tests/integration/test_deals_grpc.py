@@ -8,10 +8,14 @@ import uuid
 import grpc
 import httpx
 import pytest
+from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 from crm.deals.v1 import deals_service_pb2, deals_service_pb2_grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from services.devstack import DevStack
+from services.kernel.host import Host, load_modules
+from services.kernel.settings import Settings
+from tests.integration.conftest import mint
 from tests.integration.sales import h, make_deal, make_pipeline, stage_ids
 
 STAGES = [("New", 10, "open"), ("Offer", 60, "open"), ("Won", 100, "won")]
@@ -19,6 +23,16 @@ STAGES = [("New", 10, "open"), ("Offer", 60, "open"), ("Won", 100, "won")]
 
 def _md(t: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return (("authorization", t["authorization"]), ("x-tenant-id", t["x-tenant-id"]))
+
+
+def _reason(err: grpc.aio.AioRpcError) -> str:
+    raw = dict(err.trailing_metadata() or ())["grpc-status-details-bin"]
+    for detail in status_pb2.Status.FromString(raw).details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
 
 
 def _fields(err: grpc.RpcError) -> list[str]:
@@ -73,3 +87,23 @@ def test_move_stage_deals_stays_inside_the_pipeline(api: httpx.Client, tenant: d
     empty = stub.MoveStageDeals(deals_service_pb2.MoveStageDealsRequest(from_stage_id=ids["Offer"], to_stage_id=ids["New"]),
                                 metadata=_md(tenant))
     assert empty.moved == 0
+
+
+async def test_contact_deals_without_a_deals_service_say_so(stack: DevStack) -> None:
+    """Contacts hosted alone (no deals address configured): the sub-list is 503 SERVICE_NOT_DEPLOYED."""
+    settings = Settings.from_env(stack.service_env(CRM_GRPC_LISTEN="127.0.0.1:0", CRM_SERVICES="contacts"))
+    host = Host(settings, load_modules(("contacts",)))
+    await host.start()
+    try:
+        tenant = str(uuid.uuid4())
+        md = (("authorization", f"Bearer {mint(stack, tenant_id=tenant, perms=['contacts:*', 'deals:read'])}"),
+              ("x-tenant-id", tenant))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+            contacts = contacts_service_pb2_grpc.ContactsServiceStub(channel)
+            made = await contacts.CreateContact(contacts_service_pb2.CreateContactRequest(
+                contact=contact_pb2.Contact(first_name="Alone")), metadata=md)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await contacts.ListContactDeals(contacts_service_pb2.ListContactDealsRequest(id=made.id), metadata=md)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and _reason(err.value) == "SERVICE_NOT_DEPLOYED"
+    finally:
+        await host.stop(grace=1.0)
