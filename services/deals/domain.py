@@ -8,7 +8,6 @@ analytics).
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -503,7 +502,3 @@ class DealsDomain:
                 await emit(conn, SCHEMA, "crm.deals.deal.updated", str(row["id"]),
                            {"deal": public(row), "changes": changes(before[row["id"]], row), "reason": "account_merge"})
         return len(rows)
-
-
-def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()

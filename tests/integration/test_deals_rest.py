@@ -244,3 +244,27 @@ def test_a_rep_reads_every_deal_but_changes_only_their_own(api: httpx.Client, st
     reader = {"authorization": f"Bearer {mint(stack, tenant_id=t, roles=['read_only'])}", "x-tenant-id": t}
     r = api.post("/v1/deals", headers=reader, json={"name": "no"})
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "MISSING_PERMISSION"
+
+
+def test_an_update_that_changes_the_stage_is_a_move(api: httpx.Client, tenant: dict[str, str]) -> None:
+    pipeline = make_pipeline(api, tenant, "Put moves", STAGES)
+    ids = stage_ids(pipeline)
+    other = make_pipeline(api, tenant, "Next pipeline", [("Intake", 5, "open"), ("Done", 100, "won")])
+    deal = make_deal(api, tenant, "Put", pipelineId=pipeline["id"])
+    r = api.put(f"/v1/deals/{deal['id']}?updateMask=stageId", headers=h(tenant), json={"stageId": ids["Lost"]})
+    assert r.status_code == 200 and r.json()["data"]["status"] == "lost"
+    r = api.put(f"/v1/deals/{deal['id']}?updateMask=stageId", headers=h(tenant), json={"stageId": stage_ids(other)["Done"]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "stageId"
+    r = api.put(f"/v1/deals/{deal['id']}?updateMask=status", headers=h(tenant), json={"status": "won"})
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "STATUS_FOLLOWS_STAGE"
+    # Another pipeline: its first open stage unless one is named.
+    r = api.put(f"/v1/deals/{deal['id']}?updateMask=pipelineId", headers=h(tenant), json={"pipelineId": other["id"]})
+    moved = r.json()["data"]
+    assert (moved["pipelineId"], moved["stageId"], moved["status"]) == (other["id"], stage_ids(other)["Intake"], "open")
+    history = api.get(f"/v1/deals/{deal['id']}/history", headers=h(tenant)).json()["data"]
+    assert [(e["fromStageName"], e["toStageName"]) for e in history] == [("Lost", "Intake"), ("New", "Lost"), ("", "New")]
+    assert history[0]["fromPipelineId"] == pipeline["id"] and history[0]["pipelineId"] == other["id"]
+    # validateOnly (what automation dry runs use) answers the result and saves nothing.
+    r = api.put(f"/v1/deals/{deal['id']}?updateMask=name&validateOnly=true", headers=h(tenant), json={"name": "Dry"})
+    assert r.status_code == 200 and r.json()["data"]["name"] == "Dry"
+    assert api.get(f"/v1/deals/{deal['id']}", headers=h(tenant)).json()["data"]["name"] == "Put"
