@@ -44,6 +44,12 @@ async def first_delivery(conn: AsyncConnection, schema: str, consumer: str, even
     return row is not None
 
 
+async def prune_consumed_events(conn: AsyncConnection, schema: str, keep_days: int = 8) -> None:
+    """Forget claims older than the stream keeps events (7 days): those ids cannot come back."""
+    await conn.execute(text(
+        f'DELETE FROM "{schema}".consumed_events WHERE consumed_at < now() - make_interval(days => :d)'), {"d": keep_days})
+
+
 def create_consumed_events(op: Any, schema: str) -> None:
     """The table behind `first_delivery` (ids only, no tenant data: no row-level security needed)."""
     op.execute(

@@ -28,7 +28,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import RowMapping
 
 from services.kernel import context
-from services.kernel.consumers import first_delivery
+from services.kernel.consumers import first_delivery, prune_consumed_events
 from services.kernel.db import Database
 from services.kernel.errors import DomainError, NotFound, ValidationFailed, validation
 from services.kernel.errors import FieldViolation as FV
@@ -186,11 +186,13 @@ class Automation:
                 context.reset(token)
 
     async def periodic(self) -> None:
-        """Background loop: idle rules and abandoned runs."""
+        """Background loop: idle rules, abandoned runs, and old event claims."""
         while True:
             await asyncio.sleep(self.settings.idle_check_seconds)
             await self.check_idle()
             await self.resume_pending()
+            async with self.db.transaction(tenant_id="") as conn:
+                await prune_consumed_events(conn, SCHEMA)
 
     # --- running -------------------------------------------------------------------------
     async def execute(self, run_id: uuid.UUID) -> None:

@@ -21,6 +21,8 @@ from services.kernel import context, listing
 from services.kernel.db import Database
 from services.kernel.errors import (
     AlreadyExists,
+    Conflict,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -45,6 +47,19 @@ LIST_SPEC = listing.ListSpec(
     default_sort="createdAt",
 )
 _PIPELINE = select(*[col for col in pipelines.c if col.key != "search_text"])
+
+
+def _conflict(exc: IntegrityError) -> DomainError:
+    """The caller-facing meaning of a unique index that refused a write (a concurrent change
+    the checks before it could not see)."""
+    text_ = str(exc.orig)
+    if "uq_pipelines_name" in text_:
+        return AlreadyExists("a pipeline with this name exists", reason="DUPLICATE_NAME",
+                             violations=[FieldViolation("name", "a pipeline with this name exists", "DUPLICATE")])
+    if "uq_stages_name" in text_:
+        return AlreadyExists("a stage with this name exists in the pipeline", reason="DUPLICATE_NAME",
+                             violations=[FieldViolation("name", "stage names must be unique in a pipeline", "DUPLICATE")])
+    return Conflict("the pipeline changed meanwhile; read it again and retry", reason="CONCURRENT_CHANGE")
 
 
 def parse_id(value: str, name: str = "id") -> uuid.UUID:
@@ -143,9 +158,8 @@ class PipelinesDomain:
                 row = (await conn.execute(insert(pipelines).values(
                     id=key, tenant_id=tenant, name=values["name"], description=values.get("description", ""),
                     is_default=make_default, created_by=created_by).returning(*_PIPELINE.selected_columns))).mappings().one()
-        except IntegrityError:
-            raise AlreadyExists("a pipeline with this name exists", reason="DUPLICATE_NAME",
-                                violations=[FieldViolation("name", "a pipeline with this name exists", "DUPLICATE")]) from None
+        except IntegrityError as exc:
+            raise _conflict(exc) from None
         stage_rows = (await conn.execute(insert(stages).returning(stages, sort_by_parameter_order=True), [
             {"id": uuid.uuid4(), "tenant_id": tenant, "pipeline_id": key, "name": s["name"], "probability": s["probability"],
              "kind": s["kind"], "position": i} for i, s in enumerate(stage_values)
@@ -197,9 +211,8 @@ class PipelinesDomain:
                 async with conn.begin_nested():
                     row = (await conn.execute(update(pipelines).where(p_.id == key).values(**clean, updated_at=text("now()"))
                                               .returning(*_PIPELINE.selected_columns))).mappings().one()
-            except IntegrityError:
-                raise AlreadyExists("a pipeline with this name exists", reason="DUPLICATE_NAME",
-                                    violations=[FieldViolation("name", "a pipeline with this name exists", "DUPLICATE")]) from None
+            except IntegrityError as exc:
+                raise _conflict(exc) from None
             view = PipelineView(row, before.stages)
             await emit(conn, SCHEMA, "crm.pipelines.pipeline.updated", str(key), {"pipeline": view.public()})
         return view
@@ -258,9 +271,14 @@ class PipelinesDomain:
             order = [s["id"] for s in view.stages]
             index = min(clean.get("position", len(order)), len(order))
             new_id = uuid.uuid4()
-            row = (await conn.execute(insert(stages).values(
-                id=new_id, tenant_id=uuid.UUID(context.tenant_id()), pipeline_id=key, name=clean["name"],
-                probability=clean["probability"], kind=clean["kind"], position=len(order)).returning(stages))).mappings().one()
+            try:
+                async with conn.begin_nested():
+                    row = (await conn.execute(insert(stages).values(
+                        id=new_id, tenant_id=uuid.UUID(context.tenant_id()), pipeline_id=key, name=clean["name"],
+                        probability=clean["probability"], kind=clean["kind"], position=len(order))
+                        .returning(stages))).mappings().one()
+            except IntegrityError as exc:
+                raise _conflict(exc) from None
             order.insert(index, new_id)
             await self._write_order(conn, order)
             await self._touch(conn, key)
@@ -288,8 +306,12 @@ class PipelinesDomain:
             if set_problems:
                 raise validation(set_problems)
             fields = {k: v for k, v in clean.items() if k in ("name", "probability", "kind")}
-            row = (await conn.execute(update(stages).where(s_.id == skey).values(**fields, updated_at=text("now()"))
-                                      .returning(stages))).mappings().one()
+            try:
+                async with conn.begin_nested():
+                    row = (await conn.execute(update(stages).where(s_.id == skey).values(**fields, updated_at=text("now()"))
+                                              .returning(stages))).mappings().one()
+            except IntegrityError as exc:
+                raise _conflict(exc) from None
             order = [s["id"] for s in view.stages]
             index = order.index(skey)
             if "position" in clean:
