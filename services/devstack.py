@@ -92,6 +92,8 @@ class DevStack:
     rate_limits: str | None = None  # limits spec for edge/ratelimit; None: CRM_RATE_LIMITS or the seed's tiers
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Extra environment for the services process (service settings a test needs).
+    env: dict[str, str] = field(default_factory=dict)
     database_url: str = ""
     migration_database_url: str = ""
     nats_url: str = ""
@@ -174,6 +176,7 @@ class DevStack:
             # Local calendar servers (a Radicale on this machine) are fine for a development stack.
             CRM_CALDAV_ALLOW_LOOPBACK=env.get("CRM_CALDAV_ALLOW_LOOPBACK", "1"),
         )
+        env.update(self.env)
         env.update(extra)
         return env
 

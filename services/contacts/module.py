@@ -14,6 +14,7 @@ from services.kernel.host import Runtime, ServiceModule
 
 
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
+    assert runtime.clients is not None
     domain = ContactsDomain(runtime.db, runtime.jobs(SCHEMA))
     contacts_service_pb2_grpc.add_ContactsServiceServicer_to_server(ContactsServicer(domain, runtime.clients), server)
 

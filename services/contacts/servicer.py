@@ -12,6 +12,7 @@ from crm.common.v1 import common_pb2
 from crm.contacts.v1 import contact_pb2 as cpb
 from crm.contacts.v1 import contacts_service_pb2 as pb
 from crm.contacts.v1 import contacts_service_pb2_grpc as pb_grpc
+from crm.deals.v1 import deals_service_pb2, deals_service_pb2_grpc
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2, json_format
 from sqlalchemy.engine import RowMapping
@@ -20,7 +21,7 @@ from services.contacts import tabular
 from services.contacts.domain import LIST_SPEC, ContactsDomain, parse_id
 from services.contacts.rules import WRITABLE_FIELDS
 from services.kernel import jobs, listing
-from services.kernel.clients import ServiceClients, remote_error
+from services.kernel.clients import ServiceClients, remote_error, upstream
 from services.kernel.db import Row
 from services.kernel.errors import FieldViolation, InvalidArgument, Unavailable
 
@@ -130,8 +131,16 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
         return pb.ListContactActivitiesResponse(activities=page.activities, pagination=page.pagination)
 
     async def ListContactDeals(self, request: pb.ListContactDealsRequest, context: Ctx) -> pb.ListContactDealsResponse:
+        """Answered by the Deals service, as the caller (who needs `deals:read` there too)."""
         await self.domain.exists(request.id)
-        raise Unavailable("the deals service is not deployed", reason="SERVICE_NOT_DEPLOYED")
+        if self.clients is None:
+            raise Unavailable("the deals service is not deployed", reason="SERVICE_NOT_DEPLOYED")
+        stub = self.clients.stub("crm.deals.v1.DealsService", deals_service_pb2_grpc.DealsServiceStub)
+        with upstream():
+            page = await stub.ListDeals(deals_service_pb2.ListDealsRequest(contact_id=request.id, page=request.page,
+                                                                           limit=request.limit),
+                                        metadata=ServiceClients.as_caller(), timeout=10.0)
+        return pb.ListContactDealsResponse(deals=page.deals, pagination=page.pagination)
 
     async def ListRelationships(self, request: pb.ListRelationshipsRequest, context: Ctx) -> pb.ListRelationshipsResponse:
         p = listing.params(page=request.page, limit=request.limit)

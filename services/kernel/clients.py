@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -119,3 +120,12 @@ def remote_error(err: grpc.aio.AioRpcError) -> errors.DomainError:
     if cls is errors.InvalidArgument and trailers.get("x-crm-http-status") == "422":
         cls = errors.ValidationFailed
     return cls(err.details() or "", reason=reason or None, violations=violations)
+
+
+@contextmanager
+def upstream() -> Iterator[None]:
+    """Around calls to other services: their errors surface as DomainErrors, not as INTERNAL."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as err:
+        raise remote_error(err) from None

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +28,13 @@ from services.kernel.events import STREAM, EventBus
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
+# A handler writes its effect in the given transaction. It may return a follow-up to run once
+# that transaction has committed (e.g. executing automation runs it recorded); a follow-up that
+# fails is only logged: what it must not lose is already committed for a periodic pass to find.
+FollowUp = Callable[[], Awaitable[None]]
+Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[FollowUp | None]]
+PRUNE_EVERY_SECONDS = 3600.0
+KEEP_IDS_DAYS = 8  # longer than the stream keeps events (7 days): older ids cannot come back
 FETCH_SECONDS = 1.0
 MAX_DELIVERIES = 20  # then the event is parked (logged, terminated) instead of blocking the stream
 
@@ -43,6 +50,7 @@ def create_processed_events(op: Any, schema: str) -> None:
             PRIMARY KEY (consumer, event_id)
         )"""
     )
+    op.execute(f'CREATE INDEX ix_processed_events_at ON "{schema}".processed_events (consumer, processed_at)')
 
 
 class DurableConsumer:
@@ -79,8 +87,21 @@ class DurableConsumer:
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()
 
+    async def _prune(self) -> None:
+        async with self.db.transaction(tenant_id="") as conn:
+            await conn.execute(text(f'DELETE FROM "{self.schema}".processed_events WHERE consumer = :c '
+                                    "AND processed_at < now() - make_interval(days => :d)"),
+                               {"c": self.name, "d": KEEP_IDS_DAYS})
+
     async def _run(self) -> None:
+        pruned = 0.0
         while not self._stopping:
+            if time.monotonic() - pruned > PRUNE_EVERY_SECONDS:
+                pruned = time.monotonic()
+                try:
+                    await self._prune()
+                except Exception:
+                    log.warning("consumer %s: pruning processed ids failed", self.name, exc_info=True)
             try:
                 msgs = await self._sub.fetch(self.batch, timeout=FETCH_SECONDS)
             except (TimeoutError, NatsTimeout):
@@ -109,9 +130,13 @@ class DurableConsumer:
                     text(f'INSERT INTO "{self.schema}".processed_events (consumer, event_id) VALUES (:c, :e) '
                          "ON CONFLICT DO NOTHING RETURNING 1"), {"c": self.name, "e": event_id},
                 )).first()
-                if fresh is not None:
-                    await self.handler(conn, event)
+                follow_up = await self.handler(conn, event) if fresh is not None else None
             await msg.ack()
+            if follow_up is not None:
+                try:
+                    await follow_up()
+                except Exception:
+                    log.warning("consumer %s: follow-up of event %s failed", self.name, event_id, exc_info=True)
         except asyncio.CancelledError:
             raise
         except Exception:

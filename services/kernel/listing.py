@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import decimal
 import json
 import operator
 import unicodedata
@@ -33,7 +34,7 @@ MAX_FILTERS = 20
 MAX_IN_VALUES = 500
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith", "exists")
 
-Kind = Literal["text", "ci_text", "uuid", "time", "int", "bool", "tags"]
+Kind = Literal["text", "ci_text", "uuid", "time", "date", "int", "decimal", "bool", "tags"]
 
 _ORDERED_OPS = {"gt", "gte", "lt", "lte"}
 _COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
@@ -43,7 +44,9 @@ _KIND_OPS: dict[str, set[str]] = {
     "ci_text": set(OPERATORS),
     "uuid": {"eq", "ne", "in", "exists"},
     "time": {"eq", "ne", "gt", "gte", "lt", "lte", "exists"},
+    "date": {"eq", "ne", "gt", "gte", "lt", "lte", "exists"},
     "int": {"eq", "ne", "gt", "gte", "lt", "lte", "in"},
+    "decimal": {"eq", "ne", "gt", "gte", "lt", "lte"},
     "bool": {"eq", "ne"},
     "tags": {"eq", "contains", "in", "exists"},
 }
@@ -127,7 +130,12 @@ def params(
 
 def conditions_from_request(request: Message, spec: ListSpec, skip: set[str]) -> list[Condition]:
     """Query-string filters: a set request field named like a spec field means `eq`;
-    `<field>After` means `gte` and `<field>Before` means `lt` on a time field."""
+    `<field>After` means `gte` and `<field>Before` means `lt` on a time field (`createdAfter`
+    bounds `createdAt`)."""
+
+    def target(base: str) -> str | None:
+        return next((n for n in (base, f"{base}At") if n in spec.fields), None)
+
     found: list[Condition] = []
     for descriptor, value in request.ListFields():
         name = descriptor.json_name
@@ -137,10 +145,10 @@ def conditions_from_request(request: Message, spec: ListSpec, skip: set[str]) ->
             value = json_format.MessageToDict(value)  # Timestamp -> RFC 3339 string
         if name in spec.fields:
             found.append(Condition(name, "eq", value, name))
-        elif name.endswith("After") and name[:-5] in spec.fields:
-            found.append(Condition(name[:-5], "gte", value, name))
-        elif name.endswith("Before") and name[:-6] in spec.fields:
-            found.append(Condition(name[:-6], "lt", value, name))
+        elif name.endswith("After") and (field_name := target(name[:-5])):
+            found.append(Condition(field_name, "gte", value, name))
+        elif name.endswith("Before") and (field_name := target(name[:-6])):
+            found.append(Condition(field_name, "lt", value, name))
     return found
 
 
@@ -172,17 +180,26 @@ def _coerce(kind: Kind, value: Any, path: str) -> Any:
         if kind == "time":
             parsed = dt.datetime.fromisoformat(str(value))
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        if kind == "date":
+            return dt.date.fromisoformat(str(value))
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if kind == "decimal":
+            if isinstance(value, bool):
+                raise ValueError
+            number = decimal.Decimal(str(value))
+            if not number.is_finite():
+                raise ValueError
+            return number
         if kind == "bool":
             if isinstance(value, bool):
                 return value
             if str(value).lower() in ("true", "false"):
                 return str(value).lower() == "true"
             raise ValueError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, decimal.InvalidOperation):
         pass
     raise _bad(f"{path}.value" if path.startswith("filters[") else path, f"not a valid {kind.replace('ci_', '')} value")
 
@@ -267,7 +284,9 @@ def _sort_keys(spec: ListSpec, sort: str) -> list[tuple[str, Field, bool]]:
 
 def _encode_token(values: list[Any]) -> str:
     def plain(v: Any) -> Any:
-        return v.isoformat() if isinstance(v, dt.datetime) else str(v) if isinstance(v, uuid.UUID) else v
+        if isinstance(v, dt.date):  # datetimes too
+            return v.isoformat()
+        return str(v) if isinstance(v, uuid.UUID | decimal.Decimal) else v
 
     raw = json.dumps([plain(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -29,8 +29,11 @@ def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, mailbox: MailSink) -> Iterator[DevStack]:
     data = Path(tmp_path_factory.mktemp("stack"))
+    # Automation webhooks may reach the tests' own loopback servers (never private or metadata
+    # addresses), and idle-deal rules are checked every second.
+    env = {"CRM_AUTOMATION_ALLOW_LOOPBACK_WEBHOOKS": "true", "CRM_AUTOMATION_IDLE_CHECK_SECONDS": "1"}
     s = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port(),
-                 rate_limits=STACK_RATE_LIMITS, smtp_url=mailbox.url)
+                 rate_limits=STACK_RATE_LIMITS, smtp_url=mailbox.url, env=env)
     s.start()
     yield s
     s.stop()

@@ -110,6 +110,12 @@ def test_typed_creation(api: httpx.Client, tenant: dict[str, str]) -> None:
     assert len(r.json()["data"]) == 2 and r.json()["meta"]["pagination"]["total"] == 5
 
 
+def deal(api: httpx.Client, tenant: dict[str, str]) -> str:
+    r = api.post("/v1/deals", headers=h(tenant), json={"name": "Linked deal"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
 def test_links_are_checked_with_their_services(api: httpx.Client, tenant: dict[str, str]) -> None:
     other = sign_up(api)
     theirs = contact(api, other)
@@ -119,12 +125,15 @@ def test_links_are_checked_with_their_services(api: httpx.Client, tenant: dict[s
     mine = create(api, tenant, "/v1/activities/tasks", subject="y", contactId=contact(api, tenant))
     r = api.put(f"/v1/activities/{mine['id']}?updateMask=contactId", headers=h(tenant), json={"contactId": theirs})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "contactId"
-    # Accounts, deals and leads are not deployed in this stack: accepted unchecked, and said so.
-    account, deal = str(uuid.uuid4()), str(uuid.uuid4())
-    made = create(api, tenant, "/v1/activities/notes", body="z", accountId=account, dealId=deal)
-    assert made["accountId"] == account and made["unverifiedLinks"] == ["accountId", "dealId"]
-    r = api.put(f"/v1/activities/{made['id']}?updateMask=dealId", headers=h(tenant), json={"dealId": ""})
-    assert r.json()["data"]["unverifiedLinks"] == ["accountId"]
+    # Deals are deployed: an unknown deal is refused, a real one is checked.
+    r = api.post("/v1/activities/notes", headers=h(tenant), json={"body": "z", "dealId": str(uuid.uuid4())})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "dealId"
+    made = create(api, tenant, "/v1/activities/notes", body="z", dealId=deal(api, tenant))
+    assert "dealId" not in made["unverifiedLinks"]
+    # Accounts and leads are not deployed in this stack: accepted unchecked, and said so.
+    account = str(uuid.uuid4())
+    r = api.put(f"/v1/activities/{made['id']}?updateMask=accountId", headers=h(tenant), json={"accountId": account})
+    assert r.json()["data"]["accountId"] == account and r.json()["data"]["unverifiedLinks"] == ["accountId"]
 
 
 def test_lists_filter_sort_search_and_page(api: httpx.Client, tenant: dict[str, str]) -> None:
@@ -133,7 +142,7 @@ def test_lists_filter_sort_search_and_page(api: httpx.Client, tenant: dict[str, 
     create(api, tenant, "/v1/activities/tasks", subject="Call back Müller", dueAt=at(0, 9), contactId=cid)
     create(api, tenant, "/v1/activities/tasks", subject="Send contract", dueAt=at(2, 9), status="in_progress")
     create(api, tenant, "/v1/activities/events", subject="Workshop", startAt=at(1, 13), endAt=at(1, 15), contactId=cid)
-    create(api, tenant, "/v1/activities/notes", body="Budget approved", dealId=str(uuid.uuid4()))
+    create(api, tenant, "/v1/activities/notes", body="Budget approved", dealId=deal(api, tenant))
 
     def ids(query: str) -> list[str]:
         r = api.get(f"/v1/activities?{query}", headers=h(tenant))
@@ -200,7 +209,7 @@ def test_timeline_merges_the_contacts_account_activities(api: httpx.Client, tena
     assert [x["subject"] or x["body"] for x in data["activities"]] == ["account meeting", "on the account"]
     sources = {s["relation"]: s for s in data["sources"]}
     assert sources["account"]["status"] == "included" and sources["account"]["recordCount"] == 1
-    assert sources["deals"]["status"] == "not_deployed"
+    assert sources["deals"]["status"] == "included"  # the deals service answers (none for this contact)
     token = data["pagination"]["nextPageToken"]
     assert token and r.json()["meta"]["pagination"]["hasNext"] is True
     r = api.get(f"/v1/activities/timeline?contactId={cid}&limit=2&pageToken={token}", headers=h(tenant))

@@ -50,6 +50,11 @@ def test_the_sweep_sees_the_contacts_service() -> None:
     assert len([r for r in RPCS if r[0].startswith("/crm.contacts.v1.")]) == 19
 
 
+def test_the_sweep_sees_the_pipelines_and_deals_services() -> None:
+    assert len([r for r in RPCS if r[0].startswith("/crm.pipelines.v1.")]) == 14
+    assert len([r for r in RPCS if r[0].startswith("/crm.deals.v1.")]) == 18  # 16 REST + 2 internal
+
+
 @pytest.mark.parametrize(("path", "permission", "request_cls", "cs", "ss"), RPCS, ids=[r[0] for r in RPCS])
 async def test_rpc_refuses_a_role_without_its_permission(stack: DevStack, path: str, permission: str,
                                                          request_cls: type, cs: bool, ss: bool) -> None:

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63rm/deals/v1/deal.proto\x12\x0c\x63rm.deals.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n\x04\x44\x65\x61l\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x05 \x01(\t\x12\x10\n\x08stage_id\x18\x06 \x01(\t\x12\x12\n\naccount_id\x18\x07 \x01(\t\x12\x12\n\ncontact_id\x18\x08 \x01(\t\x12\x1b\n\x13\x65xpected_close_date\x18\t \x01(\t\x12\x0e\n\x06status\x18\n \x01(\t\x12\x10\n\x08owner_id\x18\x0b \x01(\t\x12\x34\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x42\x39Z7github.com/crm-platform/crm/gen/go/crm/deals/v1;dealsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63rm/deals/v1/deal.proto\x12\x0c\x63rm.deals.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x04\n\x04\x44\x65\x61l\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x05 \x01(\t\x12\x10\n\x08stage_id\x18\x06 \x01(\t\x12\x12\n\naccount_id\x18\x07 \x01(\t\x12\x12\n\ncontact_id\x18\x08 \x01(\t\x12\x1b\n\x13\x65xpected_close_date\x18\t \x01(\t\x12\x0e\n\x06status\x18\n \x01(\t\x12\x10\n\x08owner_id\x18\x0b \x01(\t\x12\x34\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x11\x66orecast_category\x18\x0e \x01(\t\x12\x13\n\x0blost_reason\x18\x0f \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x10 \x01(\t\x12\x33\n\tclosed_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12:\n\x10stage_entered_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x13 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\rcustom_fields\x18\x14 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xc4\x02\n\x0f\x44\x65\x61lStageChange\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65\x61l_id\x18\x02 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x03 \x01(\t\x12\x15\n\rfrom_stage_id\x18\x04 \x01(\t\x12\x17\n\x0f\x66rom_stage_name\x18\x05 \x01(\t\x12\x13\n\x0bto_stage_id\x18\x06 \x01(\t\x12\x15\n\rto_stage_name\x18\x07 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x08 \x01(\t\x12\x11\n\tto_status\x18\t \x01(\t\x12\x12\n\nchanged_by\x18\n \x01(\t\x12.\n\nchanged_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15time_in_stage_seconds\x18\x0c \x01(\x05\x12\x18\n\x10\x66rom_pipeline_id\x18\r \x01(\tB9Z7github.com/crm-platform/crm/gen/go/crm/deals/v1;dealsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +41,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEAL'].fields_by_name['created_at']._serialized_options = b'\342A\001\003'
   _globals['_DEAL'].fields_by_name['updated_at']._loaded_options = None
   _globals['_DEAL'].fields_by_name['updated_at']._serialized_options = b'\342A\001\003'
-  _globals['_DEAL']._serialized_start=108
-  _globals['_DEAL']._serialized_end=430
+  _globals['_DEAL'].fields_by_name['closed_at']._loaded_options = None
+  _globals['_DEAL'].fields_by_name['closed_at']._serialized_options = b'\342A\001\003'
+  _globals['_DEAL'].fields_by_name['stage_entered_at']._loaded_options = None
+  _globals['_DEAL'].fields_by_name['stage_entered_at']._serialized_options = b'\342A\001\003'
+  _globals['_DEAL'].fields_by_name['created_by']._loaded_options = None
+  _globals['_DEAL'].fields_by_name['created_by']._serialized_options = b'\342A\001\003'
+  _globals['_DEAL']._serialized_start=138
+  _globals['_DEAL']._serialized_end=716
+  _globals['_DEALSTAGECHANGE']._serialized_start=719
+  _globals['_DEALSTAGECHANGE']._serialized_end=1043
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 import builtins as _builtins
 import sys
@@ -38,6 +39,13 @@ class Deal(_message.Message):
     OWNER_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    FORECAST_CATEGORY_FIELD_NUMBER: _builtins.int
+    LOST_REASON_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    STAGE_ENTERED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CUSTOM_FIELDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Deal id."""
     name: _builtins.str
@@ -60,6 +68,16 @@ class Deal(_message.Message):
     """One of open, won, lost."""
     owner_id: _builtins.str
     """User who owns the deal."""
+    forecast_category: _builtins.str
+    """Explicit forecast category: commit, best_case, pipeline or omitted. Empty means derived
+    from the stage's probability (70 and above commit, 30 and above best_case, else pipeline).
+    """
+    lost_reason: _builtins.str
+    """Why the deal was lost (lost deals)."""
+    description: _builtins.str
+    """Free text."""
+    created_by: _builtins.str
+    """User (or service) who created the deal."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """Creation time."""
@@ -67,6 +85,18 @@ class Deal(_message.Message):
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp:
         """Last change time."""
+
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the deal was won or lost."""
+
+    @_builtins.property
+    def stage_entered_at(self) -> _timestamp_pb2.Timestamp:
+        """When the deal entered its current stage."""
+
+    @_builtins.property
+    def custom_fields(self) -> _struct_pb2.Struct:
+        """Tenant-defined fields."""
 
     def __init__(
         self,
@@ -84,11 +114,90 @@ class Deal(_message.Message):
         owner_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        forecast_category: _builtins.str = ...,
+        lost_reason: _builtins.str = ...,
+        description: _builtins.str = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        stage_entered_at: _timestamp_pb2.Timestamp | None = ...,
+        created_by: _builtins.str = ...,
+        custom_fields: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "created_at", b"created_at", "custom_fields", b"custom_fields", "stage_entered_at", b"stage_entered_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "contact_id", b"contact_id", "created_at", b"created_at", "currency", b"currency", "expected_close_date", b"expected_close_date", "id", b"id", "name", b"name", "owner_id", b"owner_id", "pipeline_id", b"pipeline_id", "stage_id", b"stage_id", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "closed_at", b"closed_at", "contact_id", b"contact_id", "created_at", b"created_at", "created_by", b"created_by", "currency", b"currency", "custom_fields", b"custom_fields", "description", b"description", "expected_close_date", b"expected_close_date", "forecast_category", b"forecast_category", "id", b"id", "lost_reason", b"lost_reason", "name", b"name", "owner_id", b"owner_id", "pipeline_id", b"pipeline_id", "stage_entered_at", b"stage_entered_at", "stage_id", b"stage_id", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Deal: _TypeAlias = Deal  # noqa: Y015
+
+@_typing.final
+class DealStageChange(_message.Message):
+    """One stage change of a deal (creation counts as entering the first stage)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DEAL_ID_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    FROM_STAGE_ID_FIELD_NUMBER: _builtins.int
+    FROM_STAGE_NAME_FIELD_NUMBER: _builtins.int
+    TO_STAGE_ID_FIELD_NUMBER: _builtins.int
+    TO_STAGE_NAME_FIELD_NUMBER: _builtins.int
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    CHANGED_BY_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    TIME_IN_STAGE_SECONDS_FIELD_NUMBER: _builtins.int
+    FROM_PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Entry id."""
+    deal_id: _builtins.str
+    """The deal."""
+    pipeline_id: _builtins.str
+    """Pipeline of the new stage."""
+    from_stage_id: _builtins.str
+    """Stage left; empty for the creation entry."""
+    from_stage_name: _builtins.str
+    """Name of the stage left, as it was then."""
+    to_stage_id: _builtins.str
+    """Stage entered."""
+    to_stage_name: _builtins.str
+    """Name of the stage entered, as it was then."""
+    from_status: _builtins.str
+    """Status before."""
+    to_status: _builtins.str
+    """Status after."""
+    changed_by: _builtins.str
+    """Who moved the deal."""
+    time_in_stage_seconds: _builtins.int
+    """Seconds the deal spent in the stage it left."""
+    from_pipeline_id: _builtins.str
+    """Pipeline of the stage left, when the move changed pipelines."""
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        deal_id: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        from_stage_id: _builtins.str = ...,
+        from_stage_name: _builtins.str = ...,
+        to_stage_id: _builtins.str = ...,
+        to_stage_name: _builtins.str = ...,
+        from_status: _builtins.str = ...,
+        to_status: _builtins.str = ...,
+        changed_by: _builtins.str = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+        time_in_stage_seconds: _builtins.int = ...,
+        from_pipeline_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at", "changed_by", b"changed_by", "deal_id", b"deal_id", "from_pipeline_id", b"from_pipeline_id", "from_stage_id", b"from_stage_id", "from_stage_name", b"from_stage_name", "from_status", b"from_status", "id", b"id", "pipeline_id", b"pipeline_id", "time_in_stage_seconds", b"time_in_stage_seconds", "to_stage_id", b"to_stage_id", "to_stage_name", b"to_stage_name", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DealStageChange: _TypeAlias = DealStageChange  # noqa: Y015
