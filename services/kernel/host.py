@@ -55,6 +55,9 @@ class Runtime:
     address: str = ""  # where this process serves, for calls to co-hosted services
     job_runners: list[JobRunner] = field(default_factory=list)
     clients: ServiceClients | None = None  # calls to other services (set once the port is known)
+    # Long-running work of the hosted services (event consumers, periodic checks), started once
+    # the server serves and cancelled when it stops.
+    background_work: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
 
     def client(self, service: str, factory: Callable[[grpc.aio.Channel], Any]) -> Any:
         assert self.clients is not None
@@ -71,6 +74,10 @@ class Runtime:
         runner = JobRunner(self.db, schema)
         self.job_runners.append(runner)
         return runner
+
+    def background(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work()` for the life of the process (it should loop until cancelled)."""
+        self.background_work[name] = work
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,18 @@ def _service_signer(settings: Settings) -> Any:
     return SigningKey.load(settings.auth_signing_key_file)
 
 
+async def _forever(name: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Keep background work alive: an unexpected end or error restarts it after a pause."""
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background work %s failed; restarting", name)
+        await asyncio.sleep(1.0)
+
+
 class Host:
     def __init__(self, settings: Settings, modules: list[ServiceModule]) -> None:
         self.settings = settings
@@ -123,6 +142,7 @@ class Host:
         self.runtime: Runtime | None = None
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.port = 0
+        self.tasks: list[asyncio.Task[None]] = []
         self.access_log: AccessLog | None = None
 
     async def start(self) -> int:
@@ -166,6 +186,8 @@ class Host:
             await runner.resume()
         for consumer in runtime.consumers:
             await consumer.start()
+        for name, work in runtime.background_work.items():
+            self.tasks.append(asyncio.create_task(_forever(name, work), name=name))
         for name in [""] + [d.full_name for d in descriptors]:
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
@@ -206,6 +228,12 @@ class Host:
                 await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         if self.server is not None:
             await self.server.stop(grace)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
         if self.relay is not None:
             await self.relay.stop()
         if self.runtime is not None:

@@ -123,7 +123,9 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
         md = _metadata(ctx)
         base = context.RequestContext(
             request_id=md.get("x-request-id", ""),
-            client_ip=md.get("x-forwarded-for", "").split(",")[0].strip() or (ctx.peer() or ""),
+            # The last X-Forwarded-For entry is the one the edge appended (use_remote_address, no
+            # trusted hops); earlier entries are whatever the client sent, so never trusted.
+            client_ip=md.get("x-forwarded-for", "").split(",")[-1].strip() or (ctx.peer() or ""),
             user_agent=md.get("user-agent", ""),
         )
         if policy.public:
