@@ -51,7 +51,8 @@ TITLE_WORDS = re.compile(
     r"\b(ceo|cto|cfo|coo|cmo|cio|ciso|vp|svp|evp|chief|president|vice|director|head|manager|lead|officer|"
     r"founder|co-founder|owner|partner|principal|engineer|developer|architect|consultant|analyst|specialist|"
     r"executive|coordinator|administrator|buyer|procurement|sales|marketing|account|associate|advisor|"
-    r"representative|assistant|secretary|scientist|designer|strategist)\b",
+    r"representative|assistant|secretary|scientist|designer|strategist|\w*leiter(in)?|geschäftsführer(in)?|"
+    r"directeur|directrice|gerente|responsable)\b",
     re.IGNORECASE,
 )
 COMPANY_WORDS = re.compile(
@@ -224,7 +225,7 @@ def parse_signature(lines: list[str], sender_name: str, sender_domain: str) -> d
             continue  # the sender's own name
         # "Title | Company", "Title, Company", "Title at Company"
         pieces = [p.strip() for p in re.split(r"\s+(?:\||at|@|–|—)\s+|\s*,\s+(?=[A-Z])", line) if p.strip()]
-        if len(pieces) == 2 and TITLE_WORDS.search(pieces[0]) and "title" not in found:
+        if len(pieces) == 2 and "title" not in found and (TITLE_WORDS.search(pieces[0]) or COMPANY_WORDS.search(pieces[1])):
             found["title"] = pieces[0]
             found.setdefault("company", pieces[1])
             continue

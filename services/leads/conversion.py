@@ -15,8 +15,8 @@ No transaction spans services, so the conversion is made all or nothing by steps
    `crm.leads.lead.conversion_failed`; the caller gets the failing step's error.
 
 Crashes: `conversion_queue` lists unfinished sagas whatever their tenant; the recovery pass (at
-start and every `CRM_LEADS_RECOVERY_SECONDS`) compensates those running longer than
-`CRM_LEADS_CONVERSION_TIMEOUT` and retries compensations that could not finish (a peer down).
+start and every `CRM_LEADS_RECOVERY_SECONDS`, 30) compensates those running longer than
+`CRM_LEADS_CONVERSION_TIMEOUT` (seconds, 120) and retries compensations that could not finish (a peer down).
 A record whose id never reached the log (a crash between the callee's commit and the log write)
 is found from the callee's `created` event: each step's call carries the sub-request id
 `<request id>.leadconv.<conversion>.<step>`, and a durable consumer of those events records the
@@ -79,8 +79,8 @@ log = logging.getLogger(__name__)
 
 MAX_BULK_CONVERT = 50
 # A live saga takes a few seconds (three calls of at most 10 s each); one older than this died.
-TIMEOUT = dt.timedelta(seconds=int(os.environ.get("CRM_LEADS_CONVERSION_TIMEOUT", "120")))
-RECOVERY_SECONDS = float(os.environ.get("CRM_LEADS_RECOVERY_SECONDS", "30"))
+DEFAULT_TIMEOUT_SECONDS = 120.0
+DEFAULT_RECOVERY_SECONDS = 30.0
 LEASE = dt.timedelta(seconds=60)  # one recovery pass owns a compensation this long
 # Where a callee's field names land in the ConvertLead request (deal.stage_id -> stageId).
 _DEAL_FIELDS = {"stageId": "stageId", "stage_id": "stageId", "pipelineId": "pipelineId", "pipeline_id": "pipelineId",
@@ -174,6 +174,8 @@ def _peer_failure(step: str, err: DomainError) -> DomainError:
 class Conversions:
     def __init__(self, db: Database, domain: LeadsDomain, peers: Peers) -> None:
         self.db, self.domain, self.peers = db, domain, peers
+        self.timeout = dt.timedelta(seconds=float(os.environ.get("CRM_LEADS_CONVERSION_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)))
+        self.recovery_seconds = float(os.environ.get("CRM_LEADS_RECOVERY_SECONDS", DEFAULT_RECOVERY_SECONDS))
 
     # --- the saga ------------------------------------------------------------------------
     async def convert(self, lead_id: str, options: Options, *, prefix: str = "") -> Outcome:
@@ -399,7 +401,7 @@ class Conversions:
             claimed = (await conn.execute(
                 update(conversions).where(
                     cv.id == conversion_id,
-                    ((cv.state == "running") & (cv.started_at < func.now() - TIMEOUT))
+                    ((cv.state == "running") & (cv.started_at < func.now() - self.timeout))
                     | ((cv.state == "compensating") & (cv.lease_until.is_(None) | (cv.lease_until < func.now()))))
                 .values(state="compensating", lease_until=func.now() + LEASE,
                         failure=func.coalesce(cv.failure, cast(literal(json.dumps(timed_out)), JSONB)))
@@ -418,7 +420,7 @@ class Conversions:
                 raise
             except Exception:
                 log.warning("conversion recovery pass failed", exc_info=True)
-            await asyncio.sleep(RECOVERY_SECONDS)
+            await asyncio.sleep(self.recovery_seconds)
 
     # --- orphans found from the callee's events ------------------------------------------
     async def on_created(self, conn: AsyncConnection, event: dict[str, Any]) -> None:

@@ -37,6 +37,14 @@ NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir",
 NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "mba", "esq", "cpa", "pe", "dds", "msc", "bsc"})
 NAME_PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "del", "della", "la", "le", "du", "dos",
                             "das", "ter", "ten", "bin", "al", "st", "st."})
+# Where a number spans several zones (UK mobiles: London, Jersey, Guernsey, Isle of Man), the
+# country's main zone is the likeliest.
+PRIMARY_ZONES = {
+    "GB": "Europe/London", "US": "America/New_York", "CA": "America/Toronto", "AU": "Australia/Sydney",
+    "RU": "Europe/Moscow", "BR": "America/Sao_Paulo", "MX": "America/Mexico_City", "ID": "Asia/Jakarta",
+    "ES": "Europe/Madrid", "PT": "Europe/Lisbon", "FR": "Europe/Paris", "DE": "Europe/Berlin", "NZ": "Pacific/Auckland",
+    "CL": "America/Santiago", "AR": "America/Argentina/Buenos_Aires", "KZ": "Asia/Almaty", "CN": "Asia/Shanghai",
+}
 _LINE_TYPES = {
     phonenumbers.PhoneNumberType.MOBILE: "mobile", phonenumbers.PhoneNumberType.FIXED_LINE: "fixed_line",
     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
@@ -83,8 +91,8 @@ def phone_facts(phone: str, country: str = "") -> list[Inferred]:
         found.append(Inferred("phoneType", line, src))
     zones = [z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
     if zones:
-        # A number can span zones (+1 toll free, UK mobiles): the first is the likeliest.
-        found.append(Inferred("timeZone", zones[0], src))
+        primary = PRIMARY_ZONES.get(region)
+        found.append(Inferred("timeZone", primary if primary in zones else zones[0], src))
         if len(zones) > 1:
             found.append(Inferred("timeZones", ",".join(zones), src))
     return found

@@ -149,7 +149,7 @@ class Peers:
 
     # --- contacts ------------------------------------------------------------------------
     def _contacts(self) -> contacts_service_pb2_grpc.ContactsServiceAsyncStub:
-        return cast(contacts_service_pb2_grpc.ContactsServiceAsyncStub,
+        return cast("contacts_service_pb2_grpc.ContactsServiceAsyncStub",
                     self.clients.stub(CONTACTS, contacts_service_pb2_grpc.ContactsServiceStub))
 
     async def create_contact(self, contact: contact_pb2.Contact, md: Any) -> str:
