@@ -10,7 +10,7 @@ import builtins
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -406,6 +406,9 @@ def check_batch(ids: Sequence[str], most: int) -> None:
         raise InvalidArgument("bad batch size", violations=[FieldViolation("ids", f"send 1 to {most} ids", "OUT_OF_RANGE")])
 
 
-def in_tenant(tenant_id: str) -> context.RequestContext:
-    """The current caller placed in `tenant_id` (public captures learn their tenant late)."""
-    return replace(context.current(), tenant_id=tenant_id)
+def anonymous_in(tenant_id: str) -> context.RequestContext:
+    """An anonymous caller of `tenant_id`: public captures learn their tenant from the form key,
+    and a token that happens to come along (another tenant's, even) lends them nobody's identity."""
+    ctx = context.current()
+    return context.RequestContext(request_id=ctx.request_id, tenant_id=tenant_id, client_ip=ctx.client_ip,
+                                  user_agent=ctx.user_agent)

@@ -24,7 +24,7 @@ from services.kernel.db import Database
 from services.kernel.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted, validation
 from services.kernel.events import emit
 from services.leads import capture
-from services.leads.domain import LeadsDomain, in_tenant, parse_id
+from services.leads.domain import LeadsDomain, anonymous_in, parse_id
 from services.leads.routing import Routing
 from services.leads.tables import SCHEMA, form_index, forms
 
@@ -148,7 +148,7 @@ class Forms:
         if found is None:
             raise NotFound("no such form", reason="FORM_NOT_FOUND")
         tenant_id, form_id = str(found.tenant_id), found.form_id
-        token = context.bind(in_tenant(tenant_id))
+        token = context.bind(anonymous_in(tenant_id))
         try:
             return await self._submit(form_id, fields, page_url)
         finally:

@@ -41,6 +41,9 @@ CALL_TIMEOUT = 10.0
 # saga log (a crash right after the call) is still found and undone (see conversion.py).
 STEP_REQUEST_RE = re.compile(r"leadconv\.([0-9a-f-]{36})\.(contact|account|deal)$")
 
+# Undoing a step deletes as this service. Record scopes come from a resource's read and write
+# permissions (services/kernel/context.py), so deleting any owner's record needs all three.
+_UNDO = {r: (f"{r}:read", f"{r}:write", f"{r}:delete") for r in ("contacts", "accounts", "deals")}
 _S, _M, _REP = 9, 11, 3  # FieldDescriptorProto TYPE_STRING, TYPE_MESSAGE, LABEL_REPEATED
 _PEER_FILES: list[tuple[str, str, dict[str, list[tuple[str, int, int, str]]]]] = [
     ("crm.accounts.v1", "leads_peers/accounts.proto", {
@@ -158,7 +161,7 @@ class Peers:
 
     async def delete_contact(self, contact_id: str) -> None:
         await _forgiving_delete(self._call(self._contacts().DeleteContact, contacts_service_pb2.DeleteContactRequest(id=contact_id),
-                                           self.service_md("contacts:delete")))
+                                           self.service_md(*_UNDO["contacts"])))
 
     # --- accounts ------------------------------------------------------------------------
     async def create_account(self, name: str, domain: str, owner_id: str, md: Any) -> str:
@@ -175,7 +178,7 @@ class Peers:
     async def delete_account(self, account_id: str) -> None:
         request = PEER["crm.accounts.v1.DeleteAccountRequest"](id=account_id)
         await _forgiving_delete(self._call(self.clients.stub(ACCOUNTS, _ACCOUNTS_STUB)["DeleteAccount"], request,
-                                           self.service_md("accounts:delete")))
+                                           self.service_md(*_UNDO["accounts"])))
 
     # --- deals ---------------------------------------------------------------------------
     async def create_deal(self, draft: DealDraft, md: Any) -> str:
@@ -189,7 +192,7 @@ class Peers:
     async def delete_deal(self, deal_id: str) -> None:
         request = PEER["crm.deals.v1.DeleteDealRequest"](id=deal_id)
         await _forgiving_delete(self._call(self.clients.stub(DEALS, _DEALS_STUB)["DeleteDeal"], request,
-                                           self.service_md("deals:delete")))
+                                           self.service_md(*_UNDO["deals"])))
 
     # --- users ---------------------------------------------------------------------------
     async def team_members(self, team_id: str, *, as_service: bool) -> list[str]:
