@@ -91,7 +91,7 @@ def phone_facts(phone: str, country: str = "") -> list[Inferred]:
         found.append(Inferred("phoneType", line, src))
     zones = [z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
     if zones:
-        primary = PRIMARY_ZONES.get(region)
+        primary = PRIMARY_ZONES.get(region or "")
         found.append(Inferred("timeZone", primary if primary in zones else zones[0], src))
         if len(zones) > 1:
             found.append(Inferred("timeZones", ",".join(zones), src))

@@ -58,6 +58,7 @@ def test_reads_rpcs_and_their_policy_from_the_descriptors() -> None:
         "/crm.auth.v1.AuthService/Login",
         "/crm.auth.v1.AuthService/RefreshToken",
         "/crm.auth.v1.AuthService/GetJwks",
+        "/crm.leads.v1.LeadsService/CaptureWebForm",
     }
     export = rpcs["/crm.contacts.v1.ContactsService/ExportContacts"]
     assert export.server_streaming and export.raw_output
@@ -72,7 +73,7 @@ def test_reads_rpcs_and_their_policy_from_the_descriptors() -> None:
     assert bulk == {
         f"/crm.contacts.v1.ContactsService/{name}"
         for name in ("BulkUpsertContacts", "BulkDeleteContacts", "ImportContacts", "ExportContacts", "DeduplicateContacts")
-    }
+    } | {f"/crm.leads.v1.LeadsService/{name}" for name in ("BulkQualifyLeads", "BulkConvertLeads")}
     assert {r.rate_class for p, r in rpcs.items() if p not in bulk} == {"standard"}
 
 
@@ -126,6 +127,7 @@ def test_jwt_rules_list_public_rpcs_then_fail_closed(cfg: dict[str, Any]) -> Non
         "/crm.auth.v1.AuthService/Login",
         "/crm.auth.v1.AuthService/RefreshToken",
         "/crm.auth.v1.AuthService/GetJwks",
+        "/crm.leads.v1.LeadsService/CaptureWebForm",
     }
 
 

@@ -141,16 +141,16 @@ def test_email_capture_parses_a_real_message(api: httpx.Client, tenant: dict[str
 
 
 def test_social_capture(api: httpx.Client, tenant: dict[str, str]) -> None:
-    body = {"network": "linkedin", "profile": {"name": "Jane Doe", "headline": "VP Sales at Globex | Speaker",
-                                               "profileUrl": "https://www.linkedin.com/in/jane-doe/", "location": "London",
-                                               "email": "jane@globex.example"}}
+    profile = {"name": "Jane Doe", "headline": "VP Sales at Globex | Speaker",
+               "profileUrl": "https://www.linkedin.com/in/jane-doe/", "location": "London", "email": "jane@globex.example"}
+    body: dict[str, Any] = {"network": "linkedin", "profile": profile}
     r = api.post("/v1/leads/capture/social", headers=h(tenant), json=body)
     assert r.status_code == 201, r.text
     got = r.json()["data"]
     assert (got["firstName"], got["lastName"], got["title"], got["company"]) == ("Jane", "Doe", "VP Sales", "Globex")
     assert got["source"] == "social:linkedin" and got["capture"]["profileUrl"] == "https://linkedin.com/in/jane-doe"
     r = api.post("/v1/leads/capture/social", headers=h(tenant),
-                 json={**body, "profile": {**body["profile"], "profileUrl": "linkedin.com/in/jane-doe"}})
+                 json={**body, "profile": {**profile, "profileUrl": "linkedin.com/in/jane-doe"}})
     assert r.status_code == 409
     r = api.post("/v1/leads/capture/social", headers=h(tenant), json={"network": "myspace", "profile": {"name": "X"}})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "network"

@@ -197,8 +197,8 @@ async def saga(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Asy
     config.write_text(render(str(ROOT / "gen" / "descriptor.binpb"), listen=f"127.0.0.1:{port}", upstreams={},
                              default_upstream=f"127.0.0.1:{host.port}", jwks_file=str(stack.jwks_file), admin_port=admin,
                              transcoder_path=str(work / "transcoder.binpb"), rate_limit_service=None))
-    log = open(work / "envoy.log", "ab")  # noqa: SIM115 - the child owns it
-    envoy = subprocess.Popen([binary("envoy"), "-c", str(config), "--log-level", "warn", "--base-id", str(admin),
+    log = open(work / "envoy.log", "ab")  # noqa: SIM115, ASYNC230 - the child owns it; a local file
+    envoy = subprocess.Popen([binary("envoy"), "-c", str(config), "--log-level", "warn", "--base-id", str(admin),  # noqa: ASYNC220
                               "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base) as client:
