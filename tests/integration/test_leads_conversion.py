@@ -1,9 +1,10 @@
-"""Lead conversion as a saga across services, through real Envoy.
+"""Lead conversion as a saga across services (and team assignment), through real Envoy.
 
 The leads service runs in this process (so its peers are chosen here), behind its own Envoy; it
 reaches the stack's real contacts service and, for accounts and deals (whose services are built
 elsewhere), test peers speaking their contracts: they verify the forwarded token like a service
-does, keep records per tenant, answer 404 for other tenants' ids and 422 for unknown stages.
+does, keep records per tenant, answer 404 for other tenants' ids and 422 for unknown stages. A
+users peer gives team members for round-robin assignment the same way.
 Contacts left behind are looked for in the real contacts service.
 """
 
@@ -39,7 +40,7 @@ from services.kernel.db import asyncpg_dsn
 from services.kernel.errors import DomainError
 from services.kernel.host import Host, load_modules
 from services.kernel.settings import Settings
-from services.leads.peers import ACCOUNTS, CONTACTS, DEALS, PEER
+from services.leads.peers import ACCOUNTS, CONTACTS, DEALS, PEER, USERS
 from tests.integration.conftest import mint, sign_up
 from tests.integration.test_contacts_rest import h
 
@@ -54,6 +55,7 @@ class FakePeers:
     verifier: TokenVerifier
     accounts: dict[str, dict[str, Message]] = field(default_factory=dict)  # tenant -> id -> account
     deals: dict[str, dict[str, Message]] = field(default_factory=dict)
+    teams: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # tenant -> team id -> member ids
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, tenant)
     port: int = 0
 
@@ -143,6 +145,22 @@ class FakePeers:
         self.deals.get(tenant, {}).pop(request.id, None)
         return empty_pb2.Empty()
 
+    async def get_team(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        tenant = await self.guarded(ctx, "teams:read")
+        members = self.teams.get(tenant, {}).get(request.id)
+        if members is None:
+            from services.kernel.errors import NotFound
+            await self.fail(ctx, NotFound("team not found"))
+        assert members is not None
+        return PEER["crm.users.v1.Team"](id=request.id, member_ids=members)
+
+    async def get_user(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        tenant = await self.guarded(ctx, "users:read")
+        if not any(request.id in members for members in self.teams.get(tenant, {}).values()):
+            from services.kernel.errors import NotFound
+            await self.fail(ctx, NotFound("user not found"))
+        return PEER["crm.users.v1.User"](id=request.id)
+
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         def unary(fn: Any, request: type[Message]) -> grpc.RpcMethodHandler[Any, Any]:
             return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request.FromString,
@@ -155,6 +173,9 @@ class FakePeers:
             grpc.method_handlers_generic_handler(DEALS, {
                 "CreateDeal": unary(self.create_deal, PEER["crm.deals.v1.CreateDealRequest"]),
                 "DeleteDeal": unary(self.delete_deal, PEER["crm.deals.v1.DeleteDealRequest"])}),
+            grpc.method_handlers_generic_handler(USERS, {
+                "GetTeam": unary(self.get_team, PEER["crm.users.v1.GetTeamRequest"]),
+                "GetUser": unary(self.get_user, PEER["crm.users.v1.GetUserRequest"])}),
         ]
 
 
@@ -166,7 +187,8 @@ class SagaEdge:
 
 
 def _addresses(stack: DevStack, peers_port: int, *, deals: bool = True) -> str:
-    items = [f"{CONTACTS}=127.0.0.1:{stack.grpc_port}", f"{ACCOUNTS}=127.0.0.1:{peers_port}"]
+    items = [f"{CONTACTS}=127.0.0.1:{stack.grpc_port}", f"{ACCOUNTS}=127.0.0.1:{peers_port}",
+             f"{USERS}=127.0.0.1:{peers_port}"]
     if deals:
         items.append(f"{DEALS}=127.0.0.1:{peers_port}")
     return ",".join(items)
@@ -448,3 +470,26 @@ async def test_a_record_whose_id_never_reached_the_log_is_found_by_its_event(edg
         assert await asyncio.to_thread(lambda: api.get(f"/v1/contacts/{plain}", headers=h(t)).status_code) == 200
     finally:
         await owner.close()
+
+
+async def test_team_round_robin_for_new_web_form_leads(edge: httpx.AsyncClient, saga: SagaEdge, api: httpx.Client) -> None:
+    t, other = await asyncio.to_thread(sign_up, api), await asyncio.to_thread(sign_up, api)
+    team, foreign_team = str(uuid.uuid4()), str(uuid.uuid4())
+    members = sorted(str(uuid.uuid4()) for _ in range(3))
+    saga.peers.teams[t["x-tenant-id"]] = {team: [members[2], members[0], members[1]]}
+    saga.peers.teams[other["x-tenant-id"]] = {foreign_team: [str(uuid.uuid4())]}
+    r = await edge.post("/v1/leads/assignment-rules", headers=h(t), json={"name": "Team", "teamId": foreign_team})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "teamId"  # another tenant's team does not exist here
+    r = await edge.post("/v1/leads/assignment-rules", headers=h(t), json={"name": "Ghost", "userIds": [str(uuid.uuid4())]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "userIds[0]"
+    r = await edge.post("/v1/leads/assignment-rules", headers=h(t), json={"name": "Team", "teamId": team})
+    assert r.status_code == 201, r.text
+    key = (await edge.post("/v1/leads/forms", headers=h(t), json={"name": "Site"})).json()["data"]["key"]
+    owners = []
+    for i in range(4):
+        # No token: the capture asks the users service as the leads service itself.
+        r = await edge.post("/v1/leads/capture/web-form", json={"formKey": key, "fields": {"email": f"t{i}@x.example"}})
+        assert r.status_code == 202, r.text
+        got = (await edge.get(f"/v1/leads/{r.json()['data']['receiptId']}", headers=h(t))).json()["data"]
+        owners.append(got["ownerId"])
+    assert owners == members + members[:1]  # the team's members in a stable order, in turn
