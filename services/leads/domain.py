@@ -183,11 +183,19 @@ class LeadsDomain:
         async with self.db.transaction() as conn:
             return await self.insert(conn, clean)
 
-    async def capture(self, captured: Captured, *, source: str, prefix: str = "") -> RowMapping:
-        """A captured lead, enriched before it is stored (offline, so it costs nothing to wait)."""
+    async def capture(self, captured: Captured, *, source: str, prefix: str = "", strict: bool = True) -> RowMapping:
+        """A captured lead, enriched before it is stored (offline, so it costs nothing to wait).
+
+        Not `strict` (emails, profiles: nobody typed the values for this form), a value that
+        breaks the rules is left out instead of refusing the lead, as long as a valid lead remains.
+        """
         values = dict(captured.values)
         values["source"] = values.get("source") or source
         clean, problems = check(values, prefix)
+        if problems and not strict:
+            bad = {p.field.removeprefix(prefix) for p in problems}
+            values = {k: v for k, v in values.items() if camel(k) not in bad or k == "source"}
+            clean, problems = check(values, prefix)
         if problems:
             raise validation(problems)
         changes_, enrichment = enrich.apply(clean, enrich.infer(clean), now_iso())

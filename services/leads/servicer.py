@@ -216,7 +216,7 @@ class LeadsServicer(pb_grpc.LeadsServiceServicer):
         except capture.CaptureError as exc:
             raise InvalidArgument(exc.message, violations=[FieldViolation(exc.field, exc.message, exc.code)]) from None
         source = request.source.strip().lower() or "email"
-        return lead_to_proto(await self.domain.capture(captured, source=source))
+        return lead_to_proto(await self.domain.capture(captured, source=source, strict=False))
 
     async def CaptureSocial(self, request: pb.CaptureSocialRequest, context: Ctx) -> lpb.Lead:
         profile = json_format.MessageToDict(request.profile, preserving_proto_field_name=True)
@@ -224,7 +224,7 @@ class LeadsServicer(pb_grpc.LeadsServiceServicer):
             captured = capture.from_social(request.network, profile)
         except capture.CaptureError as exc:
             raise validation([FieldViolation(exc.field, exc.message, exc.code)]) from None
-        return lead_to_proto(await self.domain.capture(captured, source=f"social:{captured.capture['network']}"))
+        return lead_to_proto(await self.domain.capture(captured, source=f"social:{captured.capture['network']}", strict=False))
 
     async def EnrichLeads(self, request: pb.EnrichLeadsRequest, context: Ctx) -> pb.EnrichLeadsResponse:
         results = await self.domain.enrich(list(request.ids))

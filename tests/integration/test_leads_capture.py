@@ -152,6 +152,10 @@ def test_social_capture(api: httpx.Client, tenant: dict[str, str]) -> None:
     r = api.post("/v1/leads/capture/social", headers=h(tenant),
                  json={**body, "profile": {**profile, "profileUrl": "linkedin.com/in/jane-doe"}})
     assert r.status_code == 409
+    # Values nobody typed for us that break the rules are left out, not a reason to lose the lead.
+    r = api.post("/v1/leads/capture/social", headers=h(tenant),
+                 json={"network": "github", "profile": {"name": "Sam Ng", "email": "not-an-email", "profileUrl": "github.com/samng"}})
+    assert r.status_code == 201 and r.json()["data"]["email"] == "" and r.json()["data"]["lastName"] == "Ng"
     r = api.post("/v1/leads/capture/social", headers=h(tenant), json={"network": "myspace", "profile": {"name": "X"}})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "network"
     r = api.post("/v1/leads/capture/social", headers=h(tenant), json={"network": "x", "profile": {"headline": "CEO"}})
