@@ -48,7 +48,7 @@ test: install gen-check
 	$(BIN)/buf lint gen/descriptor.binpb --path crm --config buf.yaml
 	$(BIN)/ruff check services edge tests bench
 	$(BIN)/mypy services edge tests bench
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/crm-pytest-$(notdir $(CURDIR))
 
 # Contracts must not break their users: compare the protos with BASE's (the previous commit of
 # main by default; origin/main when there is one, as on a branch).

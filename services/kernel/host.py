@@ -152,10 +152,10 @@ class Host:
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         self.meter = ApiCallMeter()
         self.port = 0
+        self.tasks: list[asyncio.Task[None]] = []
         self.access_log: AccessLog | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._served: list[str] = [""]
-        self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
         s = self.settings

@@ -64,6 +64,7 @@ def test_reads_rpcs_and_their_policy_from_the_descriptors() -> None:
         "/crm.auth.v1.AuthService/ConfirmPasswordReset",
         "/crm.auth.v1.AuthService/VerifyEmail",
         "/crm.auth.v1.AuthService/VerifyMfa",
+        "/crm.leads.v1.LeadsService/CaptureWebForm",
     }
     # A raw form body on a public rpc is no upload: unauthenticated callers keep the 1 MiB limit.
     assert not rpcs["/crm.auth.v1.AuthService/Token"].upload
@@ -80,7 +81,7 @@ def test_reads_rpcs_and_their_policy_from_the_descriptors() -> None:
     assert bulk == {
         f"/crm.contacts.v1.ContactsService/{name}"
         for name in ("BulkUpsertContacts", "BulkDeleteContacts", "ImportContacts", "ExportContacts", "DeduplicateContacts")
-    }
+    } | {f"/crm.leads.v1.LeadsService/{name}" for name in ("BulkQualifyLeads", "BulkConvertLeads")}
     assert {r.rate_class for p, r in rpcs.items() if p not in bulk} == {"standard"}
 
 
@@ -140,6 +141,7 @@ def test_jwt_rules_list_public_rpcs_then_fail_closed(cfg: dict[str, Any]) -> Non
         "/crm.auth.v1.AuthService/ConfirmPasswordReset",
         "/crm.auth.v1.AuthService/VerifyEmail",
         "/crm.auth.v1.AuthService/VerifyMfa",
+        "/crm.leads.v1.LeadsService/CaptureWebForm",
     }
 
 

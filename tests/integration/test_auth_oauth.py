@@ -348,7 +348,8 @@ def test_deleting_a_client_ends_its_tokens(api: httpx.Client, admin: dict[str, s
     assert api.delete(f"/v1/auth/clients/{cid}", headers=h(admin)).status_code == 404
     # The admin's own session is untouched.
     assert api.get("/v1/auth/userinfo", headers=h(admin)).status_code == 200
-    created = events(stack, "crm.auth.client.*", lambda e: e["data"].get("clientId") == cid, count=2)
+    created = events(stack, "crm.auth.client.*", lambda e: e["data"].get("clientId") == cid
+                     and e["type"] in ("crm.auth.client.created", "crm.auth.client.deleted"), count=2)
     assert {e["type"] for e in created} >= {"crm.auth.client.created", "crm.auth.client.deleted"}
     assert all(e["actorid"] == admin["userId"] and e["tenantid"] == admin["tenant"] for e in created
                if e["type"] in ("crm.auth.client.created", "crm.auth.client.deleted"))

@@ -1,0 +1,1 @@
+"""Leads: capture, qualification, scoring, assignment and conversion into contacts, accounts and deals."""
