@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import grpc
 import jwt
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import propagate
 
-from services.kernel import context
+from services.kernel import context, errors
 from services.kernel.errors import Unavailable
 from services.kernel.settings import Settings
 
@@ -78,3 +79,43 @@ class ServiceClients:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.ABORTED: errors.Conflict,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
+}
+
+
+def remote_error(err: grpc.aio.AioRpcError) -> errors.DomainError:
+    """Another service's error as this service's own, so the caller sees the callee's status,
+    reason and field violations (a 403 stays a 403, a 422 a 422). A callee that is down, too slow
+    or broken answers 503: its internals are not this caller's to show."""
+    trailers = {k: v for k, v in (err.trailing_metadata() or ())}
+    reason = ""
+    violations: list[errors.FieldViolation] = []
+    raw = trailers.get("grpc-status-details-bin")
+    if isinstance(raw, bytes):
+        for detail in status_pb2.Status.FromString(raw).details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason = info.reason
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations = [errors.FieldViolation(v.field, v.description, v.reason or "INVALID") for v in bad.field_violations]
+    cls = _BY_CODE.get(err.code())
+    if cls is None:
+        if err.code() == grpc.StatusCode.UNAVAILABLE and reason:
+            return Unavailable(err.details() or "service unavailable", reason=reason)
+        return Unavailable("a service this request needs did not answer", reason="UPSTREAM_UNAVAILABLE")
+    if cls is errors.InvalidArgument and trailers.get("x-crm-http-status") == "422":
+        cls = errors.ValidationFailed
+    return cls(err.details() or "", reason=reason or None, violations=violations)

@@ -7,6 +7,7 @@ still sees only the caller's rows. The kernel commits or rolls back; services ne
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -36,6 +37,24 @@ _SET_CONTEXT = text(
     "SELECT set_config('app.tenant_id', :tenant_id, true), set_config('app.user_id', :user_id, true), "
     "set_config('app.read_owners', :read_owners, true), set_config('app.write_owners', :write_owners, true)"
 )
+
+
+@asynccontextmanager
+async def every_owner_visible(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Inside this block the transaction reads every owner's rows of its tenant, whatever the
+    caller's read scope (`:own`/`:team`). For integrity checks only (a hierarchy's cycles and
+    depth must count rows the caller cannot see); never return what is read here to the caller.
+    Tenant isolation still applies."""
+    restore = text("SELECT set_config('app.read_owners', :o, true)")
+    scoped = {"o": _owners(context.current().read_owners)}
+    await conn.execute(text("SELECT set_config('app.read_owners', '*', true)"))
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # an aborted transaction is rolled back anyway
+            await conn.execute(restore, scoped)
+        raise
+    await conn.execute(restore, scoped)
 
 
 def _owners(owners: tuple[str, ...] | None) -> str:

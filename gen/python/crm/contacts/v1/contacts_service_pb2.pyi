@@ -314,3 +314,17 @@ class DeduplicateContactsResponse(_message.Message):
     merged: bool
     merged_count: int
     def __init__(self, groups: _Optional[_Iterable[_Union[DuplicateGroup, _Mapping]]] = ..., merged: _Optional[bool] = ..., merged_count: _Optional[int] = ...) -> None: ...
+
+class ReassignAccountRequest(_message.Message):
+    __slots__ = ("from_account_ids", "to_account_id")
+    FROM_ACCOUNT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TO_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    from_account_ids: _containers.RepeatedScalarFieldContainer[str]
+    to_account_id: str
+    def __init__(self, from_account_ids: _Optional[_Iterable[str]] = ..., to_account_id: _Optional[str] = ...) -> None: ...
+
+class ReassignAccountResponse(_message.Message):
+    __slots__ = ("reassigned",)
+    REASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    reassigned: int
+    def __init__(self, reassigned: _Optional[int] = ...) -> None: ...
