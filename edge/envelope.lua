@@ -46,8 +46,13 @@ local function error_list(code, message, field)
     .. json_string(field or "") .. "}]"
 end
 
+local function strip(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- Stripped and capped: for messages, never for data.
 local function trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""):sub(1, 1000))
+  return strip(s):sub(1, 1000)
 end
 
 local function new_request_id()
@@ -124,7 +129,7 @@ local function members(json)
       end
       j = j + 1
     end
-    out[key] = trim(json:sub(colon + 1, j - 1))
+    out[key] = strip(json:sub(colon + 1, j - 1)) -- whole: a page of records is long
     if j > n or json:sub(j, j) == "}" then
       break
     end
