@@ -72,7 +72,7 @@ class GrpcPeers:
         try:
             response = await stub.ReassignAccount(request, metadata=metadata, timeout=REASSIGN_TIMEOUT)
         except grpc.aio.AioRpcError as err:
-            raise remote_error(err) from None
+            raise remote_error(err, peer) from None
         return int(getattr(response, "reassigned", 0))
 
     async def list_for_account(self, peer: str, rpc: str, account_id: str, **paging: Any) -> Any:
@@ -87,4 +87,4 @@ class GrpcPeers:
         try:
             return await getattr(stub, rpc)(request, metadata=ServiceClients.as_caller(), timeout=LIST_TIMEOUT)
         except grpc.aio.AioRpcError as err:
-            raise remote_error(err) from None
+            raise remote_error(err, peer) from None
