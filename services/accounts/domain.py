@@ -152,7 +152,7 @@ class AccountsDomain:
         async with self.db.transaction() as conn:
             return await self._get(conn, parse_id(account_id))
 
-    async def list(self, p: listing.ListParams, where: Sequence[ColumnElement[bool]] = ()) -> listing.Page:
+    async def list_accounts(self, p: listing.ListParams, where: Sequence[ColumnElement[bool]] = ()) -> listing.Page:
         async with self.db.transaction() as conn:
             return await listing.fetch_page(conn, _SELECT, LIST_SPEC, p, [c.tenant_id == self._tenant(), VISIBLE, *where])
 

@@ -126,7 +126,7 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
         p = listing.params(page=request.page, limit=request.limit, sort=request.sort, search=request.search,
                            page_token=request.page_token)
         p.conditions = listing.conditions_from_request(request, LIST_SPEC, _LIST_SKIP)
-        page = await self.domain.list(p)
+        page = await self.domain.list_accounts(p)
         return pb.ListAccountsResponse(accounts=_page(page.rows), pagination=page.info())
 
     async def GetAccountHierarchy(self, request: pb.GetAccountHierarchyRequest, context: Ctx) -> apb.AccountHierarchy:
