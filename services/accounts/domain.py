@@ -82,7 +82,9 @@ _TERRITORY_SELECT = select(t.tenant_id, t.key, t.name, t.description, t.created_
 class Peers(Protocol):
     """The other services whose records hang off an account."""
 
-    def deployed(self, peer: str) -> bool: ...
+    def can_reassign(self, peer: str) -> bool:
+        """Whether `peer` runs in this deployment and can move records between accounts."""
+        ...
 
     async def reassign(self, peer: str, tenant_id: str, from_ids: Sequence[uuid.UUID], to_id: uuid.UUID) -> int:
         """Move the peer's records of `from_ids` to `to_id`; idempotent. Returns how many moved."""
@@ -526,7 +528,7 @@ class AccountsDomain:
             step = by_name[peer]
             if step["status"] in ("completed", "skipped"):
                 continue
-            if not self.peers.deployed(peer):
+            if not self.peers.can_reassign(peer):
                 step.update(status="skipped", note=f"the {peer} service is not deployed: its records were not moved")
                 await self._save_steps(job["id"], steps)
                 continue

@@ -56,6 +56,14 @@ class GrpcPeers:
         assert self.runtime.clients is not None
         return self._contract(peer) is not None and self.runtime.clients.deployed(service_name(peer))
 
+    def can_reassign(self, peer: str) -> bool:
+        """Deployed, with a contract that offers ReassignAccount."""
+        contract = self._contract(peer)
+        if contract is None or not self.deployed(peer):
+            return False
+        service = contract[0].DESCRIPTOR.services_by_name.get(f"{peer.capitalize()}Service")
+        return service is not None and "ReassignAccount" in service.methods_by_name
+
     def _stub(self, peer: str) -> tuple[ModuleType, Any]:
         contract = self._contract(peer)
         if contract is None or not self.deployed(peer):

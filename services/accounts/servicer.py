@@ -72,7 +72,7 @@ def hierarchy_to_proto(h: Hierarchy) -> apb.AccountHierarchy:
         node.account.CopyFrom(to_proto(row))
         node.depth = row["depth"]
         nodes[row["id"]] = node
-    depth = max((r["depth"] for r in h.rows), default=0) + 1
+    depth = max((n.depth for n in nodes.values()), default=0) + 1
     return apb.AccountHierarchy(account_id=str(h.account_id), root_id=str(h.root_id), root=root,
                                 node_count=len(nodes), depth=depth, truncated=h.truncated)
 

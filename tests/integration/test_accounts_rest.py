@@ -391,3 +391,19 @@ def test_every_change_publishes_its_event(api: httpx.Client, stack: DevStack, te
                                                                         "to": "west"}
     assert by_type["crm.accounts.account.deleted"]["subject"] == parent["id"]
     assert all(e["specversion"] == "1.0" and e["source"] == "crm/accounts" for e in found)
+
+
+def test_a_cycle_through_accounts_the_caller_cannot_see_is_still_refused(
+        api: httpx.Client, stack: DevStack, tenant: dict[str, str]) -> None:
+    t, me = tenant["x-tenant-id"], str(uuid.uuid4())
+    own = {"authorization": f"Bearer {mint(stack, tenant_id=t, user_id=me, perms=['accounts:read:own', 'accounts:write:own'])}",
+           "x-tenant-id": t}
+    r = api.post("/v1/accounts", headers=own, json={"name": "Mine on top"})
+    assert r.status_code == 201, r.text
+    top = r.json()["data"]
+    hidden = account(api, tenant, "Admin's, in between", parentId=top["id"])
+    bottom = account(api, tenant, "Mine below", parentId=hidden["id"], ownerId=me)
+    assert api.get(f"/v1/accounts/{hidden['id']}", headers=own).status_code == 404
+    r = api.put(f"/v1/accounts/{top['id']}/parent", headers=own, json={"parentId": bottom["id"]})
+    assert r.status_code == 422 and errors(r) == [("parentId", "HIERARCHY_CYCLE")]
+    assert api.get(f"/v1/accounts/{top['id']}", headers=h(tenant)).json()["data"]["parentId"] == ""

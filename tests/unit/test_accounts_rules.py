@@ -174,3 +174,26 @@ def test_check_territory() -> None:
     assert {(p.field, p.code) for p in problems} == {("key", "INVALID"), ("name", "REQUIRED")}
     clean, problems = rules.check_territory({"key": "ignored", "name": "N"}, creating=False)
     assert problems == [] and "key" not in clean
+
+
+def test_the_hierarchy_answer_nests_children_and_drops_what_the_size_limit_cut_off() -> None:
+    import datetime as dt
+
+    from services.accounts.domain import Hierarchy
+    from services.accounts.servicer import hierarchy_to_proto
+
+    now = dt.datetime.now(dt.UTC)
+    root, a, b, a1, orphan, missing = ids(6)
+
+    def row(key: uuid.UUID, name: str, parent: uuid.UUID | None, depth: int) -> dict[str, Any]:
+        return {**_account(), "id": key, "name": name, "parent_id": parent, "owner_id": None, "created_by": None,
+                "created_at": now, "updated_at": now, "depth": depth}
+
+    rows = [row(root, "Root", None, 0), row(a, "A", root, 1), row(b, "B", root, 1), row(a1, "A1", a, 2),
+            row(orphan, "Under a cut-off node", missing, 3)]
+    answer = hierarchy_to_proto(Hierarchy(account_id=a1, root_id=root, rows=rows, truncated=True))  # type: ignore[arg-type]
+    assert (answer.root_id, answer.account_id, answer.node_count, answer.depth, answer.truncated) == (
+        str(root), str(a1), 4, 3, True)
+    assert [n.account.name for n in answer.root.children] == ["A", "B"]
+    assert [n.account.name for n in answer.root.children[0].children] == ["A1"]
+    assert answer.root.children[0].children[0].depth == 2
