@@ -517,34 +517,41 @@ class AccountsDomain:
 
     async def _run_merge(self, job: RowMapping, conn: AsyncConnection) -> JobResult:
         """The merge job. Each step is idempotent (moving records already moved moves nothing),
-        so a job resumed after a crash simply runs again. The sources are deleted last, in the
-        transaction that completes the job; if a step fails they come back, nothing lost."""
+        so a job resumed after a crash simply runs again from its first unfinished step. The
+        sources are deleted last, in the transaction that completes the job. If a step fails,
+        the sources come back and what already moved stays with the target: nothing is lost."""
         record = (await conn.execute(select(merges).where(merges.c.job_id == job["id"]))).mappings().one()
         target, sources = record["target_id"], list(record["source_ids"])
         steps = [dict(s) for s in record["steps"]]
-        by_name = {s["name"]: s for s in steps}
-        tenant = context.tenant_id()
-        for peer in MERGE_PEERS:
-            step = by_name[peer]
-            if step["status"] in ("completed", "skipped"):
-                continue
-            if not self.peers.can_reassign(peer):
-                step.update(status="skipped", note=f"the {peer} service is not deployed: its records were not moved")
+        step: dict[str, Any] = {}
+        try:
+            for step in steps:
+                if step["status"] in ("completed", "skipped") or step["name"] not in MERGE_PEERS:
+                    continue
+                if not self.peers.can_reassign(step["name"]):
+                    step.update(status="skipped",
+                                note=f"the {step['name']} service is not deployed: its records were not moved")
+                else:
+                    step["moved"] = await self.peers.reassign(step["name"], context.tenant_id(), sources, target)
+                    step["status"] = "completed"
                 await self._save_steps(job["id"], steps)
-                continue
-            try:
-                step["moved"] = await self.peers.reassign(peer, tenant, sources, target)
-            except Exception as exc:
-                step.update(status="failed", note=str(getattr(exc, "message", "") or exc)[:500])
-                await self._save_steps(job["id"], steps)
-                await self._restore_sources(target, sources)
-                raise
-            step["status"] = "completed"
+            step = next(s for s in steps if s["name"] == "accounts")
+            # A savepoint: if finishing fails, its row locks go with it and the sources can be restored.
+            async with conn.begin_nested():
+                return await self._finish_merge(conn, job["id"], target, sources, steps)
+        except Exception as exc:
+            step.update(status="failed", note=str(getattr(exc, "message", "") or exc)[:500])
             await self._save_steps(job["id"], steps)
+            await self._restore_sources(target, sources)
+            raise
+
+    async def _finish_merge(self, conn: AsyncConnection, job_id: uuid.UUID, target: uuid.UUID,
+                            sources: list[uuid.UUID], steps: list[dict[str, Any]]) -> JobResult:
+        """Fold the sources into the target, delete them and announce the merge."""
         rows = (await conn.execute(
-            _SELECT.add_columns(c.merged_into).where(c.id.in_(sources), c.merged_into == target).with_for_update()
+            _SELECT.where(c.id.in_(sources), c.merged_into == target).with_for_update()
         )).mappings().all()
-        gone = sorted((r for r in rows), key=lambda r: sources.index(r["id"]))
+        gone = sorted(rows, key=lambda r: sources.index(r["id"]))
         before = await self._get_any(conn, target)
         fill = rules.fold_sources(before, gone)
         if fill.get("territory"):  # a source's territory may have been deleted since
@@ -557,13 +564,13 @@ class AccountsDomain:
         for r in gone:
             await emit(conn, SCHEMA, "crm.accounts.account.deleted", str(r["id"]),
                        {"account": public(r), "mergedInto": str(target)})
-        by_name["accounts"].update(status="completed", moved=len(gone))
+        next(s for s in steps if s["name"] == "accounts").update(status="completed", moved=len(gone))
         moved = {s["name"]: s["moved"] for s in steps if s["status"] == "completed" and s["name"] != "accounts"}
         await emit(conn, SCHEMA, "crm.accounts.account.merged", str(target), {
             "targetId": str(target), "sourceIds": [str(r["id"]) for r in gone], "moved": moved,
             "skipped": [s["name"] for s in steps if s["status"] == "skipped"],
         })
-        await conn.execute(update(merges).where(merges.c.job_id == job["id"]).values(steps=steps, updated_at=text("now()")))
+        await conn.execute(update(merges).where(merges.c.job_id == job_id).values(steps=steps, updated_at=text("now()")))
         return JobResult(total=len(sources), succeeded=len(gone), failed=len(sources) - len(gone))
 
     async def _get_any(self, conn: AsyncConnection, key: uuid.UUID) -> RowMapping:

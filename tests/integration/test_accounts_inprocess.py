@@ -160,6 +160,26 @@ async def test_a_failed_step_loses_nothing_and_the_merge_can_run_again(stack: De
         assert not await _exists(stub, md, source.id)
 
 
+async def test_a_merge_that_fails_while_finishing_gives_the_sources_back(stack: DevStack,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.accounts import rules
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(rules, "fold_sources", broken)
+    tenant = str(uuid.uuid4())
+    md = _md(stack, tenant)
+    async with accounts_host(stack) as host, grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+        stub = accounts_service_pb2_grpc.AccountsServiceStub(channel)
+        target, source = await _account(stub, md, "Target"), await _account(stub, md, "Source")
+        job = await stub.MergeAccounts(_merge_request(target.id, source.id), metadata=md)
+        failed = await _finished(stub, md, job.job_id)
+        assert failed.status == "failed" and failed.failure_reason == "the job failed unexpectedly"
+        assert {s.name: s.status for s in failed.steps}["accounts"] == "failed"
+        assert await _exists(stub, md, source.id) and await _exists(stub, md, target.id)
+
+
 async def test_a_running_merge_holds_its_accounts_and_resumes_after_a_restart(stack: DevStack) -> None:
     tenant = str(uuid.uuid4())
     md = _md(stack, tenant)
