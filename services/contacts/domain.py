@@ -6,7 +6,7 @@ import builtins
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,16 @@ from services.kernel.events import emit
 from services.kernel.jobs import JobResult, JobRunner
 
 MAX_BULK = 500
+MAX_REASSIGN = 100
 IMPORT_KIND = "contacts.import"
+
+# Which of these account ids the caller cannot link to (unknown, another tenant's, out of sight).
+# Answered by the accounts service; without one every id is accepted.
+MissingAccounts = Callable[[set[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+
+
+async def _no_account_check(ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    return set()
 
 c = contacts.c
 LIST_SPEC = listing.ListSpec(
@@ -92,10 +101,15 @@ class BulkResult:
 
 
 class ContactsDomain:
-    def __init__(self, db: Database, jobs: JobRunner) -> None:
+    def __init__(self, db: Database, jobs: JobRunner, missing_accounts: MissingAccounts = _no_account_check) -> None:
         self.db = db
         self.jobs = jobs
+        self.missing_accounts = missing_accounts
         jobs.handler(IMPORT_KIND, self._run_import)
+
+    async def _check_account(self, account_id: uuid.UUID | None, field_name: str = "accountId") -> None:
+        if account_id is not None and await self.missing_accounts({account_id}):
+            raise validation([FieldViolation(field_name, "no such account", "NOT_FOUND")])
 
     # --- single records ------------------------------------------------------------------
     async def _get(self, conn: AsyncConnection, contact_id: uuid.UUID, *, lock: bool = False) -> RowMapping:
@@ -123,6 +137,7 @@ class ContactsDomain:
         clean, problems = check(values)
         if problems:
             raise validation(problems)
+        await self._check_account(clean.get("account_id"))
         async with self.db.transaction() as conn:
             row = (await conn.execute(insert(contacts).values(self._new_row(clean)).returning(*_SELECT.selected_columns))).mappings().one()
             await emit(conn, SCHEMA, "crm.contacts.contact.created", str(row["id"]), {"contact": public(row)})
@@ -143,6 +158,8 @@ class ContactsDomain:
             raise validation(problems)
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
+            if clean.get("account_id") != before["account_id"]:  # a link kept as it is is not re-checked
+                await self._check_account(clean.get("account_id"))
             merged = {**dict(before), **clean}
             if not (merged["first_name"] or merged["last_name"] or merged["email"]):
                 raise validation([FieldViolation("firstName", "a contact needs a first name, a last name or an email", "REQUIRED")])
@@ -198,6 +215,18 @@ class ContactsDomain:
                 results.append(BulkResult(index, not problems, errors=problems))
                 if not problems:
                     creates.append((index, self._new_row(clean)))
+        missing = await self.missing_accounts(
+            {v["account_id"] for _, v in creates if v.get("account_id")}
+            | {v["account_id"] for _, _, v in updates if v.get("account_id")})
+        if missing:
+            def linked(index: int, values: Mapping[str, Any]) -> bool:
+                if values.get("account_id") not in missing:
+                    return True
+                results[index].success = False
+                results[index].errors = [FieldViolation(f"items[{index}].accountId", "no such account", "NOT_FOUND")]
+                return False
+            creates = [(i, v) for i, v in creates if linked(i, v)]
+            updates = [(i, k, v) for i, k, v in updates if linked(i, v)]
         async with self.db.transaction() as conn:
             if creates:
                 rows = (
@@ -248,6 +277,42 @@ class ContactsDomain:
                 for i in indexes:
                     results[i].errors = [FieldViolation(f"ids[{i}]", "contact not found", "NOT_FOUND")]
         return results
+
+    async def reassign_account(self, from_ids: Sequence[str], to_id: str) -> int:
+        """Move every contact of `from_ids` to `to_id` (unlink them when empty), each with its
+        `updated` event. Idempotent: moved contacts no longer match. Returns how many moved."""
+        problems: list[FieldViolation] = []
+        if not from_ids or len(from_ids) > MAX_REASSIGN:
+            problems.append(FieldViolation("fromAccountIds", f"give 1 to {MAX_REASSIGN} account ids", "OUT_OF_RANGE"))
+        sources: list[uuid.UUID] = []
+        for i, raw in enumerate(from_ids[:MAX_REASSIGN]):
+            try:
+                sources.append(uuid.UUID(raw))
+            except ValueError:
+                problems.append(FieldViolation(f"fromAccountIds[{i}]", "must be a UUID"))
+        target: uuid.UUID | None = None
+        if to_id:
+            try:
+                target = uuid.UUID(to_id)
+            except ValueError:
+                problems.append(FieldViolation("toAccountId", "must be a UUID"))
+        if target is not None and target in sources:
+            problems.append(FieldViolation("toAccountId", "is also one of fromAccountIds"))
+        if problems:
+            raise validation(problems)
+        async with self.db.transaction() as conn:
+            before = {r["id"]: r for r in (await conn.execute(
+                _SELECT.where(c.account_id.in_(sources)).with_for_update())).mappings().all()}
+            if not before:
+                return 0
+            rows = (await conn.execute(
+                update(contacts).where(c.id.in_(list(before))).values(account_id=target, updated_at=text("now()"))
+                .returning(*_SELECT.selected_columns)
+            )).mappings().all()
+            for row in rows:
+                await emit(conn, SCHEMA, "crm.contacts.contact.updated", str(row["id"]),
+                           {"contact": public(row), "changes": changes(before[row["id"]], row)})
+        return len(rows)
 
     # --- relationships -------------------------------------------------------------------
     async def list_relationships(self, contact_id: str, p: listing.ListParams, rel_type: str) -> listing.Page:

@@ -198,6 +198,10 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
         return pb.ValidateContactResponse(valid=not problems, errors=_errors(problems), normalized=normalized,
                                           possible_duplicate_ids=duplicates)
 
+    async def ReassignAccount(self, request: pb.ReassignAccountRequest, context: Ctx) -> pb.ReassignAccountResponse:
+        moved = await self.domain.reassign_account(list(request.from_account_ids), request.to_account_id)
+        return pb.ReassignAccountResponse(reassigned=moved)
+
     async def DeduplicateContacts(self, request: pb.DeduplicateContactsRequest, context: Ctx) -> pb.DeduplicateContactsResponse:
         groups, merged = await self.domain.deduplicate(dry_run=request.dry_run, match_on={m.lower() for m in request.match_on})
         return pb.DeduplicateContactsResponse(

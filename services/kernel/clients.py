@@ -94,7 +94,7 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.DomainError]] = {
 }
 
 
-def remote_error(err: grpc.aio.AioRpcError) -> errors.DomainError:
+def remote_error(err: grpc.aio.AioRpcError, service: str = "") -> errors.DomainError:
     """Another service's error as this service's own, so the caller sees the callee's status,
     reason and field violations (a 403 stays a 403, a 422 a 422). A callee that is down, too slow
     or broken answers 503: its internals are not this caller's to show."""
@@ -116,7 +116,8 @@ def remote_error(err: grpc.aio.AioRpcError) -> errors.DomainError:
     if cls is None:
         if err.code() == grpc.StatusCode.UNAVAILABLE and reason:
             return Unavailable(err.details() or "service unavailable", reason=reason)
-        return Unavailable("a service this request needs did not answer", reason="UPSTREAM_UNAVAILABLE")
+        who = f"the {service} service" if service else "a service this request needs"
+        return Unavailable(f"{who} did not answer", reason="UPSTREAM_UNAVAILABLE")
     if cls is errors.InvalidArgument and trailers.get("x-crm-http-status") == "422":
         cls = errors.ValidationFailed
     return cls(err.details() or "", reason=reason or None, violations=violations)

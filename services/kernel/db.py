@@ -8,6 +8,7 @@ still sees only the caller's rows. The kernel commits or rolls back; services ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -47,6 +48,24 @@ _SET_CONTEXT = text(
 )
 # Admits rows of every tenant to the few read-only `platform_read` policies (auth.tenants ...).
 _SET_PLATFORM = text("SELECT set_config('app.platform', 'on', true)")
+
+
+@asynccontextmanager
+async def every_owner_visible(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Inside this block the transaction reads every owner's rows of its tenant, whatever the
+    caller's read scope (`:own`/`:team`). For integrity checks only (a hierarchy's cycles and
+    depth must count rows the caller cannot see); never return what is read here to the caller.
+    Tenant isolation still applies."""
+    restore = text("SELECT set_config('app.read_owners', :o, true)")
+    scoped = {"o": _owners(context.current().read_owners)}
+    await conn.execute(text("SELECT set_config('app.read_owners', '*', true)"))
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # an aborted transaction is rolled back anyway
+            await conn.execute(restore, scoped)
+        raise
+    await conn.execute(restore, scoped)
 
 
 def _owners(owners: tuple[str, ...] | None) -> str:

@@ -83,3 +83,10 @@ def mint(stack: DevStack, *, tenant_id: str, user_id: str | None = None, perms: 
         claims["perms"] = perms
     claims.update(extra)
     return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+
+
+def account(api: httpx.Client, t: dict[str, str], name: str = "Acct") -> str:
+    """A real account of the tenant, for records that link to one (links are checked)."""
+    r = api.post("/v1/accounts", headers={k: v for k, v in t.items() if k != "refresh"}, json={"name": name})
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])

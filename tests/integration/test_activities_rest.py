@@ -20,7 +20,7 @@ from crm.activities.v1 import activities_service_pb2_grpc as apb_grpc
 from nats.js.api import DeliverPolicy
 
 from services.devstack import DevStack
-from tests.integration.conftest import mint, sign_up
+from tests.integration.conftest import account, mint, sign_up
 from tests.integration.test_contacts_rest import h
 
 # A Monday far enough ahead that nothing else in the suite books it.
@@ -130,10 +130,13 @@ def test_links_are_checked_with_their_services(api: httpx.Client, tenant: dict[s
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "dealId"
     made = create(api, tenant, "/v1/activities/notes", body="z", dealId=deal(api, tenant))
     assert "dealId" not in made["unverifiedLinks"]
-    # Accounts and leads are not deployed in this stack: accepted unchecked, and said so.
-    account = str(uuid.uuid4())
-    r = api.put(f"/v1/activities/{made['id']}?updateMask=accountId", headers=h(tenant), json={"accountId": account})
-    assert r.json()["data"]["accountId"] == account and r.json()["data"]["unverifiedLinks"] == ["accountId"]
+    # Accounts are checked too: an unknown one is refused, a real one kept.
+    r = api.put(f"/v1/activities/{made['id']}?updateMask=accountId", headers=h(tenant),
+                json={"accountId": str(uuid.uuid4())})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "accountId"
+    acct = account(api, tenant)
+    r = api.put(f"/v1/activities/{made['id']}?updateMask=accountId", headers=h(tenant), json={"accountId": acct})
+    assert r.json()["data"]["accountId"] == acct and r.json()["data"]["unverifiedLinks"] == []
 
 
 def test_lists_filter_sort_search_and_page(api: httpx.Client, tenant: dict[str, str]) -> None:
@@ -194,12 +197,12 @@ def test_literal_routes_are_not_activity_ids(api: httpx.Client, tenant: dict[str
 
 
 def test_timeline_merges_the_contacts_account_activities(api: httpx.Client, tenant: dict[str, str]) -> None:
-    account = str(uuid.uuid4())
-    cid = contact(api, tenant, accountId=account)
+    acct = account(api, tenant)
+    cid = contact(api, tenant, accountId=acct)
     other_cid = contact(api, tenant)
     first = create(api, tenant, "/v1/activities/notes", body="on the contact", contactId=cid)
-    create(api, tenant, "/v1/activities/tasks", subject="on the account", accountId=account, dueAt=at(0, 9))
-    create(api, tenant, "/v1/activities/events", subject="account meeting", accountId=account,
+    create(api, tenant, "/v1/activities/tasks", subject="on the account", accountId=acct, dueAt=at(0, 9))
+    create(api, tenant, "/v1/activities/events", subject="account meeting", accountId=acct,
            startAt=at(1, 9), endAt=at(1, 10))
     create(api, tenant, "/v1/activities/notes", body="someone else", contactId=other_cid)
     r = api.get(f"/v1/activities/timeline?contactId={cid}&limit=2", headers=h(tenant))
@@ -216,7 +219,7 @@ def test_timeline_merges_the_contacts_account_activities(api: httpx.Client, tena
     rest = r.json()["data"]
     assert [x["id"] for x in rest["activities"]] == [first["id"]] and rest["pagination"]["nextPageToken"] == ""
     # An account's timeline takes its contacts' activities in (one ListContacts call).
-    r = api.get(f"/v1/activities/timeline?accountId={account}&types=note", headers=h(tenant))
+    r = api.get(f"/v1/activities/timeline?accountId={acct}&types=note", headers=h(tenant))
     assert [x["id"] for x in r.json()["data"]["activities"]] == [first["id"]]
     assert {s["relation"]: s["recordCount"] for s in r.json()["data"]["sources"]}["contacts"] == 1
     # Exactly one anchor; an unknown contact is a 404 from the contacts service.
@@ -342,11 +345,12 @@ def test_reschedule_raises_the_sequence_and_checks_conflicts(api: httpx.Client, 
 
 
 def test_reassign_account_over_grpc(api: httpx.Client, stack: DevStack, tenant: dict[str, str]) -> None:
-    old_a, old_b, new = (str(uuid.uuid4()) for _ in range(3))
-    for account in (old_a, old_a, old_b):
-        create(api, tenant, "/v1/activities/notes", body="n", accountId=account)
+    old_a, old_b, new = (account(api, tenant, n) for n in ("old a", "old b", "new"))
+    for acct in (old_a, old_a, old_b):
+        create(api, tenant, "/v1/activities/notes", body="n", accountId=acct)
     other = sign_up(api)
-    create(api, other, "/v1/activities/notes", body="theirs", accountId=old_a)
+    theirs = account(api, other)
+    create(api, other, "/v1/activities/notes", body="theirs", accountId=theirs)
     md = (("authorization", tenant["authorization"]), ("x-tenant-id", tenant["x-tenant-id"]))
     with grpc.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
         stub = apb_grpc.ActivitiesServiceStub(channel)
@@ -367,7 +371,7 @@ def test_reassign_account_over_grpc(api: httpx.Client, stack: DevStack, tenant: 
         except grpc.RpcError as err:
             assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     assert api.get(f"/v1/activities?accountId={new}", headers=h(tenant)).json()["meta"]["pagination"]["total"] == 3
-    assert api.get(f"/v1/activities?accountId={old_a}", headers=h(other)).json()["meta"]["pagination"]["total"] == 1
+    assert api.get(f"/v1/activities?accountId={theirs}", headers=h(other)).json()["meta"]["pagination"]["total"] == 1
 
 
 def test_sales_reps_change_only_their_own_activities(api: httpx.Client, stack: DevStack, tenant: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2, status_pb2
 from services.devstack import DevStack
 from services.kernel.host import Host, load_modules
 from services.kernel.settings import Settings
-from tests.integration.conftest import mint
+from tests.integration.conftest import account, mint
 from tests.integration.sales import h, make_deal, make_pipeline, stage_ids
 
 STAGES = [("New", 10, "open"), ("Offer", 60, "open"), ("Won", 100, "won")]
@@ -56,7 +56,7 @@ def stub(stack: DevStack) -> deals_service_pb2_grpc.DealsServiceStub:
 
 def test_reassign_account_moves_deals_of_merged_accounts(api: httpx.Client, tenant: dict[str, str],
                                                          stub: deals_service_pb2_grpc.DealsServiceStub) -> None:
-    a1, a2, keep, other = (str(uuid.uuid4()) for _ in range(4))
+    a1, a2, keep, other = (account(api, tenant, n) for n in ("a1", "a2", "keep", "other"))
     moved = [make_deal(api, tenant, "one", accountId=a1)["id"], make_deal(api, tenant, "two", accountId=a2)["id"]]
     untouched = make_deal(api, tenant, "three", accountId=other)["id"]
     answer = stub.ReassignAccount(deals_service_pb2.ReassignAccountRequest(from_account_ids=[a1, a2], to_account_id=keep),

@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from services.devstack import DevStack
-from tests.integration.conftest import mint, sign_up
+from tests.integration.conftest import account, mint, sign_up
 from tests.integration.sales import default_pipeline, h, make_deal, make_pipeline, sql, stage_ids
 
 STAGES = [("New", 10, "open"), ("Offer", 60, "open"), ("Won", 100, "won"), ("Lost", 0, "lost")]
@@ -80,9 +80,11 @@ def test_references_of_another_tenant_are_422(api: httpx.Client, tenant: dict[st
     assert deal["contactId"] == my_contact
     r = api.put(f"/v1/deals/{deal['id']}?updateMask=contactId", headers=h(tenant), json={"contactId": their_contact})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "contactId"
-    # No Accounts service in this deployment: the account id is kept unchecked (see the README).
-    account = str(uuid.uuid4())
-    assert make_deal(api, tenant, "With account", accountId=account)["accountId"] == account
+    # Accounts are checked like contacts: another tenant's (or no) account is refused.
+    mine_acct = account(api, tenant)
+    assert make_deal(api, tenant, "With account", accountId=mine_acct)["accountId"] == mine_acct
+    r = api.post("/v1/deals", headers=h(tenant), json={"name": "Foreign", "accountId": account(api, other)})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "accountId"
     # Someone else's deal is simply not there.
     their_deal = make_deal(api, other, "Theirs")
     assert api.get(f"/v1/deals/{their_deal['id']}", headers=h(tenant)).status_code == 404
@@ -95,12 +97,12 @@ def test_list_filters_sort_and_search(api: httpx.Client, tenant: dict[str, str])
     pipeline = make_pipeline(api, tenant, "Filters", STAGES)
     ids = stage_ids(pipeline)
     contact = api.post("/v1/contacts", headers=h(tenant), json={"firstName": "C"}).json()["data"]["id"]
-    account, owner = str(uuid.uuid4()), str(uuid.uuid4())
+    acct, owner = account(api, tenant), str(uuid.uuid4())
     p = pipeline["id"]
     a = make_deal(api, tenant, "Alpha rollout", pipelineId=p, amount="100", currency="EUR", expectedCloseDate="2027-01-10",
                   contactId=contact)
     b = make_deal(api, tenant, "Beta renewal", pipelineId=p, stageId=ids["Offer"], amount="2500.50", currency="EUR",
-                  expectedCloseDate="2027-02-20", accountId=account)
+                  expectedCloseDate="2027-02-20", accountId=acct)
     c = make_deal(api, tenant, "Gamma", pipelineId=p, stageId=ids["Won"], amount="75", currency="USD", ownerId=owner)
     make_deal(api, tenant, "Elsewhere")  # default pipeline
 
@@ -113,7 +115,7 @@ def test_list_filters_sort_and_search(api: httpx.Client, tenant: dict[str, str])
     assert names(stageId=ids["Offer"]) == ["Beta renewal"]
     assert names(status="won") == ["Gamma"]
     assert names(ownerId=owner) == ["Gamma"]
-    assert names(accountId=account) == ["Beta renewal"]
+    assert names(accountId=acct) == ["Beta renewal"]
     assert names(contactId=contact) == ["Alpha rollout"]
     assert names(currency="EUR") == ["Alpha rollout", "Beta renewal"]
     assert names(expectedCloseFrom="2027-01-11", expectedCloseTo="2027-12-31") == ["Beta renewal"]

@@ -46,8 +46,9 @@ def _rpcs() -> list[tuple[str, str, type[Message], bool, bool]]:
 RPCS = _rpcs()
 
 
-def test_the_sweep_sees_the_contacts_service() -> None:
-    assert len([r for r in RPCS if r[0].startswith("/crm.contacts.v1.")]) == 19
+def test_the_sweep_sees_the_contacts_and_accounts_services() -> None:
+    assert len([r for r in RPCS if r[0].startswith("/crm.contacts.v1.")]) == 20
+    assert len([r for r in RPCS if r[0].startswith("/crm.accounts.v1.")]) == 21
 
 
 def test_the_sweep_sees_the_pipelines_and_deals_services() -> None:

@@ -970,3 +970,53 @@ class DeduplicateContactsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeduplicateContactsResponse: _TypeAlias = DeduplicateContactsResponse  # noqa: Y015
+
+@_typing.final
+class ReassignAccountRequest(_message.Message):
+    """Request of ReassignAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    TO_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    to_account_id: _builtins.str
+    """The account they move to; empty unlinks them."""
+    @_builtins.property
+    def from_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Accounts whose contacts move (1 to 100)."""
+
+    def __init__(
+        self,
+        *,
+        from_account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        to_account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_account_ids", b"from_account_ids", "to_account_id", b"to_account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReassignAccountRequest: _TypeAlias = ReassignAccountRequest  # noqa: Y015
+
+@_typing.final
+class ReassignAccountResponse(_message.Message):
+    """Response of ReassignAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASSIGNED_FIELD_NUMBER: _builtins.int
+    reassigned: _builtins.int
+    """Contacts moved by this call."""
+    def __init__(
+        self,
+        *,
+        reassigned: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reassigned", b"reassigned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReassignAccountResponse: _TypeAlias = ReassignAccountResponse  # noqa: Y015

@@ -135,6 +135,11 @@ class ContactsServiceStub:
                 request_serializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.DeduplicateContactsRequest.SerializeToString,
                 response_deserializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.DeduplicateContactsResponse.FromString,
                 _registered_method=True)
+        self.ReassignAccount = channel.unary_unary(
+                '/crm.contacts.v1.ContactsService/ReassignAccount',
+                request_serializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.ReassignAccountRequest.SerializeToString,
+                response_deserializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.ReassignAccountResponse.FromString,
+                _registered_method=True)
 
 
 class ContactsServiceServicer:
@@ -275,6 +280,15 @@ class ContactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReassignAccount(self, request, context):
+        """Moves every contact of some accounts to another account (or unlinks them when
+        `toAccountId` is empty). Internal: the Accounts service calls it when it merges accounts.
+        Idempotent: contacts already moved are not matched again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -372,6 +386,11 @@ def add_ContactsServiceServicer_to_server(servicer, server):
                     servicer.DeduplicateContacts,
                     request_deserializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.DeduplicateContactsRequest.FromString,
                     response_serializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.DeduplicateContactsResponse.SerializeToString,
+            ),
+            'ReassignAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReassignAccount,
+                    request_deserializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.ReassignAccountRequest.FromString,
+                    response_serializer=crm_dot_contacts_dot_v1_dot_contacts__service__pb2.ReassignAccountResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -889,6 +908,33 @@ class ContactsService:
             '/crm.contacts.v1.ContactsService/DeduplicateContacts',
             crm_dot_contacts_dot_v1_dot_contacts__service__pb2.DeduplicateContactsRequest.SerializeToString,
             crm_dot_contacts_dot_v1_dot_contacts__service__pb2.DeduplicateContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReassignAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crm.contacts.v1.ContactsService/ReassignAccount',
+            crm_dot_contacts_dot_v1_dot_contacts__service__pb2.ReassignAccountRequest.SerializeToString,
+            crm_dot_contacts_dot_v1_dot_contacts__service__pb2.ReassignAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,6 +77,11 @@ class ContactsServiceStub:
     """Checks a contact without saving it: per-field problems, the normalized form, likely duplicates."""
     DeduplicateContacts: _grpc.UnaryUnaryMultiCallable[_contacts_service_pb2.DeduplicateContactsRequest, _contacts_service_pb2.DeduplicateContactsResponse]
     """Finds groups of duplicate contacts and, unless `dryRun`, merges each group into one contact."""
+    ReassignAccount: _grpc.UnaryUnaryMultiCallable[_contacts_service_pb2.ReassignAccountRequest, _contacts_service_pb2.ReassignAccountResponse]
+    """Moves every contact of some accounts to another account (or unlinks them when
+    `toAccountId` is empty). Internal: the Accounts service calls it when it merges accounts.
+    Idempotent: contacts already moved are not matched again.
+    """
 
 @_typing.type_check_only
 class ContactsServiceAsyncStub(ContactsServiceStub):
@@ -123,6 +128,11 @@ class ContactsServiceAsyncStub(ContactsServiceStub):
     """Checks a contact without saving it: per-field problems, the normalized form, likely duplicates."""
     DeduplicateContacts: _aio.UnaryUnaryMultiCallable[_contacts_service_pb2.DeduplicateContactsRequest, _contacts_service_pb2.DeduplicateContactsResponse]  # type: ignore[assignment]
     """Finds groups of duplicate contacts and, unless `dryRun`, merges each group into one contact."""
+    ReassignAccount: _aio.UnaryUnaryMultiCallable[_contacts_service_pb2.ReassignAccountRequest, _contacts_service_pb2.ReassignAccountResponse]  # type: ignore[assignment]
+    """Moves every contact of some accounts to another account (or unlinks them when
+    `toAccountId` is empty). Internal: the Accounts service calls it when it merges accounts.
+    Idempotent: contacts already moved are not matched again.
+    """
 
 class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
     """People the tenant does business with: CRUD, search, bulk work, relationships, import, export,
@@ -280,5 +290,16 @@ class ContactsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contacts_service_pb2.DeduplicateContactsResponse, _abc.Awaitable[_contacts_service_pb2.DeduplicateContactsResponse]]:
         """Finds groups of duplicate contacts and, unless `dryRun`, merges each group into one contact."""
+
+    @_abc_1.abstractmethod
+    def ReassignAccount(
+        self,
+        request: _contacts_service_pb2.ReassignAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contacts_service_pb2.ReassignAccountResponse, _abc.Awaitable[_contacts_service_pb2.ReassignAccountResponse]]:
+        """Moves every contact of some accounts to another account (or unlinks them when
+        `toAccountId` is empty). Internal: the Accounts service calls it when it merges accounts.
+        Idempotent: contacts already moved are not matched again.
+        """
 
 def add_ContactsServiceServicer_to_server(servicer: ContactsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
