@@ -953,36 +953,36 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rate", type=float, default=float(env("LOAD_RATE", "40")),
+    p.add_argument("--rate", type=float, default=env("LOAD_RATE", "40"),
                    help="requests per second, all operations together (LOAD_RATE, default 40)")
-    p.add_argument("--duration", type=float, default=float(env("LOAD_DURATION", "180")),
+    p.add_argument("--duration", type=float, default=env("LOAD_DURATION", "180"),
                    help="measured seconds (LOAD_DURATION, default 180)")
-    p.add_argument("--warmup", type=float, default=float(env("LOAD_WARMUP", "15")),
+    p.add_argument("--warmup", type=float, default=env("LOAD_WARMUP", "15"),
                    help="seconds of the same load before the measured window (LOAD_WARMUP, default 15)")
-    p.add_argument("--tenants", type=int, default=int(env("LOAD_TENANTS", "3")),
+    p.add_argument("--tenants", type=int, default=env("LOAD_TENANTS", "3"),
                    help="tenants signed up, each with an admin and a sales rep (LOAD_TENANTS, default 3)")
-    p.add_argument("--seed", type=int, default=int(env("LOAD_SEED", "2000")),
+    p.add_argument("--seed", type=int, default=env("LOAD_SEED", "2000"),
                    help="contacts seeded per tenant (LOAD_SEED, default 2000)")
     p.add_argument("--mix", default=env("LOAD_MIX", ""),
                    help="weights to change, NAME=WEIGHT,... (LOAD_MIX); 0 leaves one out. Default: "
                         + ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items()))
-    p.add_argument("--rep-share", type=float, default=float(env("LOAD_REP_SHARE", "0.5")),
+    p.add_argument("--rep-share", type=float, default=env("LOAD_REP_SHARE", "0.5"),
                    help="share of the requests a sales rep may send that the rep sends (LOAD_REP_SHARE, default 0.5)")
     p.add_argument("--arrivals", choices=("uniform", "poisson"), default=env("LOAD_ARRIVALS", "uniform"),
                    help="evenly spaced or Poisson arrivals (LOAD_ARRIVALS, default uniform)")
-    p.add_argument("--memory-every", type=float, default=float(env("LOAD_MEMORY_EVERY", "5")),
+    p.add_argument("--memory-every", type=float, default=env("LOAD_MEMORY_EVERY", "5"),
                    help="seconds between memory samples (LOAD_MEMORY_EVERY, default 5)")
-    p.add_argument("--memory-growth", type=float, default=float(env("LOAD_MEMORY_GROWTH", "0.2")),
-                   help="fail when a process's last sample exceeds its first after warm-up by this fraction "
-                        "(LOAD_MEMORY_GROWTH, default 0.2) ...")
-    p.add_argument("--memory-min-mib", type=float, default=float(env("LOAD_MEMORY_MIN_MIB", "16")),
+    p.add_argument("--memory-growth", type=float, default=env("LOAD_MEMORY_GROWTH", "0.2"),
+                   help="fail when a process's memory after warm-up grows by more than this fraction (median of "
+                        "the last three samples against the first three; LOAD_MEMORY_GROWTH, default 0.2) ...")
+    p.add_argument("--memory-min-mib", type=float, default=env("LOAD_MEMORY_MIN_MIB", "16"),
                    help="... and by more than this many MiB (LOAD_MEMORY_MIN_MIB, default 16)")
-    p.add_argument("--max-in-flight", type=int, default=int(env("LOAD_MAX_IN_FLIGHT", "256")),
+    p.add_argument("--max-in-flight", type=int, default=env("LOAD_MAX_IN_FLIGHT", "256"),
                    help="connections at most; beyond, due requests wait (and their latency shows it) "
                         "(LOAD_MAX_IN_FLIGHT, default 256)")
-    p.add_argument("--timeout", type=float, default=float(env("LOAD_TIMEOUT", "30")),
+    p.add_argument("--timeout", type=float, default=env("LOAD_TIMEOUT", "30"),
                    help="seconds before an unanswered request counts as failed (LOAD_TIMEOUT, default 30)")
-    p.add_argument("--random-seed", type=int, default=int(env("LOAD_RANDOM_SEED", "1")),
+    p.add_argument("--random-seed", type=int, default=env("LOAD_RANDOM_SEED", "1"),
                    help="seed of the mix's random choices (LOAD_RANDOM_SEED, default 1)")
     a = p.parse_args(argv)
     try:
