@@ -801,7 +801,7 @@ class MemoryRow:
     first: int  # first sample after warm-up
     last: int
     top: int  # most after warm-up
-    growth: float  # median of the last three samples over median of the first three, minus 1
+    growth: float  # median of the last three samples over median of the first three, minus 1 (trees: per process)
     grew: bool
     processes: tuple[int, int] | None  # of a tree group: first and last after warm-up
 
@@ -811,19 +811,26 @@ def _median(values: list[int]) -> int:
 
 
 def memory_verdicts(outcome: Outcome) -> list[MemoryRow]:
-    """Per process group, the samples after warm-up and whether memory grew too much: the last
-    samples' median exceeds the first samples' by more than the threshold, both relative and in MiB.
-    Medians of three, because PostgreSQL's autovacuum workers come and go between samples."""
+    """Per process group, the samples after warm-up and whether memory grew too much: the median of
+    the last three samples exceeds that of the first three by more than the threshold, relative
+    and in MiB. Medians, because PostgreSQL's autovacuum workers come and go between samples. For a
+    tree (PostgreSQL) the relative growth is per process: a pool opening the connections it is
+    allowed under a burst adds backends, not a leak; a backend that keeps growing shows."""
     cfg = outcome.settings
     after = [(s, n) for t, s, n in outcome.memory if t >= cfg.warmup] or [(s, n) for _, s, n in outcome.memory[-1:]]
     rows = []
     for name in outcome.memory_before:
         values = [s.get(name, 0) for s, _ in after]
         head, tail = _median(values[:3]), _median(values[-3:])
-        growth = tail / head - 1 if head else math.nan
+        tree = all(n.get(name) for _, n in after)
+        if tree:
+            per_process = [s.get(name, 0) // n[name] for s, n in after]
+            growth = _median(per_process[-3:]) / max(1, _median(per_process[:3])) - 1
+        else:
+            growth = tail / head - 1 if head else math.nan
         grew = (name not in outcome.memory_unchecked and head > 0 and growth > cfg.memory_growth
                 and tail - head > cfg.memory_min_mib * MIB)
-        counts = (after[0][1][name], after[-1][1][name]) if name in after[0][1] and name in after[-1][1] else None
+        counts = (after[0][1][name], after[-1][1][name]) if tree else None
         rows.append(MemoryRow(name, outcome.memory_before[name], values[0], values[-1], max(values), growth, grew, counts))
     return rows
 
@@ -899,7 +906,8 @@ def report(outcome: Outcome, world: World, load_before: float) -> tuple[str, boo
     lines.append(f"Memory in MiB, sampled every {cfg.memory_every:g} s: RSS of each process; for PostgreSQL, PSS "
                  "summed over the postmaster and its backends, its own memory apart from the shared buffers "
                  "(which fill as data is touched, up to shared_buffers). `first` is the first sample after "
-                 "warm-up; growth compares the medians of the first and the last three. CPU over the measured window:")
+                 "warm-up; growth compares the medians of the first and the last three (for PostgreSQL, per "
+                 "process: pools may open more backends under a burst). CPU over the measured window:")
     lines.append("")
     lines.append(render_table(["process", "before load", "first", "last", "max", "growth", "memory", "CPU cores",
                                "CPU ms/request"], mem_rows))

@@ -110,11 +110,13 @@ def test_mix_weights_change_drop_and_refuse() -> None:
     assert (cfg.rate, cfg.duration, cfg.mix["deal_move"]) == (12.5, 20.0, 0)
 
 
-def outcome_with(samples: dict[str, list[float]], warmup: float = 10.0, unchecked: frozenset[str] = frozenset()) -> Outcome:
-    """Samples every 5 s from t=0, in MiB per process group."""
+def outcome_with(samples: dict[str, list[float]], warmup: float = 10.0, unchecked: frozenset[str] = frozenset(),
+                 processes: dict[str, list[int]] | None = None) -> Outcome:
+    """Samples every 5 s from t=0, in MiB per process group (and processes per tree group)."""
     out = Outcome(Settings(warmup=warmup), {})
     count = len(next(iter(samples.values())))
-    out.memory = [(5.0 * i, {k: int(v[i] * MIB) for k, v in samples.items()}, {}) for i in range(count)]
+    out.memory = [(5.0 * i, {k: int(v[i] * MIB) for k, v in samples.items()},
+                   {k: v[i] for k, v in (processes or {}).items()}) for i in range(count)]
     out.memory_before = {k: int(v[0] * MIB) for k, v in samples.items()}
     out.memory_unchecked = set(unchecked)
     return out
@@ -134,6 +136,16 @@ def test_memory_growth_is_flagged_after_warm_up_only() -> None:
     assert not rows["nats"].grew and rows["nats"].growth > 0.2
     assert not rows["postgres"].grew and rows["postgres"].top == 90 * MIB
     assert not rows["postgres shared"].grew
+
+
+def test_postgres_growth_is_judged_per_backend() -> None:
+    """A pool opening more connections adds backends (shown, not a leak); backends that keep growing are."""
+    more_backends = load.memory_verdicts(outcome_with(
+        {"postgres": [40, 45, 45, 50, 60, 70, 75, 75]}, processes={"postgres": [8, 9, 9, 10, 12, 14, 15, 15]}))[0]
+    assert not more_backends.grew and more_backends.processes == (9, 15) and more_backends.growth == pytest.approx(0)
+    bloating = load.memory_verdicts(outcome_with(
+        {"postgres": [40, 45, 45, 50, 60, 70, 75, 75]}, processes={"postgres": [9] * 8}))[0]
+    assert bloating.grew and bloating.growth > 0.4
 
 
 def test_report_passes_only_without_failures_and_growth() -> None:
