@@ -847,7 +847,7 @@ def report(outcome: Outcome, world: World, load_before: float) -> tuple[str, boo
         f"Load: {cfg.rate:g} req/s target, {cfg.arrivals} arrivals, open loop; {cfg.duration:g} s measured after "
         f"{cfg.warmup:g} s warm-up; {cfg.tenants} tenants, each with its admin and a sales rep made through "
         f"POST /v1/users (the rep sends {cfg.rep_share:.0%} of what both may send); {cfg.seed:,} contacts seeded per "
-        f"tenant (+{max(20, cfg.seed // 10):,} owned by the rep), {world.seeded_activities} activities"
+        f"tenant (+{max(20, cfg.seed // 10):,} owned by the rep), {world.seeded_activities} activities per tenant"
         + (f", {len(world.tenants[0].deals)} deals in a 6-stage pipeline." if world.deals else
            f"; deals skipped ({world.deals_note})."),
         "",
