@@ -543,6 +543,8 @@ class Driver:
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.rng = random.Random(cfg.random_seed)
         self.ops = [op for op in OPS if cfg.mix.get(op.key, 0) > 0 and (world.deals or not op.deals)]
+        if not self.ops:
+            raise RuntimeError("nothing to send: the mix holds only deal operations and there is no deals service")
         self.weights = [cfg.mix[op.key] for op in self.ops]
         self.outcome = Outcome(cfg, {op.key: OpStats() for op in self.ops})
         self.in_flight = 0
