@@ -8,7 +8,7 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 RLS_PROTOS := $(shell find edge/ratelimit/proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
-.PHONY: install gen gen-check lint test breaking run operator bench clean
+.PHONY: install gen gen-check lint test breaking run operator bench load clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -68,6 +68,13 @@ run: install
 # Knobs: BENCH_CONCURRENCY, BENCH_DURATION, BENCH_WARMUP, BENCH_SEED, BENCH_IMPORT_ROWS.
 bench: install
 	$(BIN)/python -m bench.run
+
+# Not in `make test` (minutes long): an open-loop mix of operations through Envoy on a fresh stack,
+# several tenants with sales reps; fails on any request not answered as intended or on memory growth.
+# Knobs: LOAD_RATE, LOAD_DURATION (180 s; `LOAD_DURATION=20 make load` for a quick run), LOAD_WARMUP,
+# LOAD_MIX, LOAD_TENANTS, LOAD_SEED ... (`python -m bench.load --help`).
+load: install
+	$(BIN)/python -m bench.load
 
 # A platform operator for the stack `make run` serves (it writes .data/crm.env):
 #   make operator EMAIL=ops@example.com PASSWORD='a-long-passphrase'

@@ -89,3 +89,70 @@ def delta(
     (all cores, every process: what is busy beyond the groups is other work on the machine)."""
     cpu = {k: after[0].get(k, 0.0) - v for k, v in before[0].items()}
     return cpu, (after[1][0] - before[1][0]) / _TICK, (after[1][1] - before[1][1]) / _TICK
+
+
+# --- memory ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Memory:
+    rss: int  # bytes resident
+    pss: int  # resident, pages shared between processes split among them
+    shared: int  # the PSS of shared memory segments (PostgreSQL's shared buffers)
+
+
+def process_memory(pid: int) -> Memory:
+    """The memory of one process in bytes; zeros when it is gone. Without /proc/<pid>/smaps_rollup
+    (old kernels, another user's process) PSS falls back to RSS and shared memory to 0."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return Memory(0, 0, 0)
+    except PermissionError:
+        rollup = ""
+    kib: dict[str, int] = {}
+    for line in rollup.splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("Rss", "Pss", "Pss_Shmem"):
+            kib[name] = int(rest.split()[0])
+    if "Rss" in kib and "Pss" in kib:
+        return Memory(kib["Rss"] * 1024, kib["Pss"] * 1024, kib.get("Pss_Shmem", 0) * 1024)
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return Memory(0, 0, 0)
+    rss = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return Memory(rss, rss, 0)
+
+
+@dataclass
+class MemoryGroups:
+    """Named processes whose memory is sampled. A single process reports its RSS. A `tree` group
+    (PostgreSQL: the postmaster and its backends) reports two sums of PSS over the tree: its own
+    memory (`name`), and apart its shared memory (`name shared`: the shared buffers, which fill up
+    as data is touched and are bounded by configuration, so they tell nothing of leaks); summing
+    RSS instead would count the shared buffers once per backend."""
+
+    pids: dict[str, int] = field(default_factory=dict)
+    trees: set[str] = field(default_factory=set)
+    processes: dict[str, int] = field(default_factory=dict)  # of each tree at the last sample
+
+    def add(self, name: str, pid: int, *, tree: bool = False) -> None:
+        self.pids[name] = pid
+        if tree:
+            self.trees.add(name)
+
+    @property
+    def shared_names(self) -> set[str]:
+        return {f"{name} shared" for name in self.trees}
+
+    def sample(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name, pid in self.pids.items():
+            if name in self.trees:
+                tree = [process_memory(p) for p in (pid, *children(pid))]
+                self.processes[name] = len(tree)
+                out[name] = sum(m.pss - m.shared for m in tree)
+                out[f"{name} shared"] = sum(m.shared for m in tree)
+            else:
+                out[name] = process_memory(pid).rss
+        return out
