@@ -271,7 +271,8 @@ class AuthDomain:
         perms = await identity.effective_permissions(conn, list(user["roles"]))
         if scope is not None:
             perms = narrow(perms, scope)
-        extra: dict[str, Any] = {"roles": list(user["roles"]), "email": user["email"]}
+        extra: dict[str, Any] = {"roles": list(user["roles"]), "email": user["email"],
+                                 "team": await identity.teammates(conn, str(user["id"]))}
         if client_id:
             extra["cid"] = client_id
         token = self.sign(sub=str(user["id"]), tenant_id=str(user["tenant_id"]), session_id=str(session_id),

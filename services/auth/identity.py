@@ -127,3 +127,22 @@ async def create_tenant_with_admin(conn: AsyncConnection, *, tenant_id: uuid.UUI
                tenant_id=str(tenant_id))
     return await insert_user(conn, tenant_id=tenant_id, email=email, password_hash=password_hash,
                              first_name=first_name, last_name=last_name, roles=roles or ["admin"], user_id=user_id)
+
+
+MAX_TEAMMATES = 500  # a bigger circle is better served by an unscoped (`x:read`) permission
+_team_table: bool | None = None
+
+
+async def teammates(conn: AsyncConnection, user_id: str) -> list[str]:
+    """The user and everyone sharing a team with them: whose records `x:read:team` reaches.
+    Carried in the access token (`team`), so no service asks for it per request."""
+    global _team_table
+    if _team_table is None:  # the users service (which owns teams) may not be deployed
+        _team_table = bool((await conn.execute(text("SELECT to_regclass('auth.team_members') IS NOT NULL"))).scalar())
+    if not _team_table:
+        return [user_id]
+    rows = await conn.execute(text(
+        "SELECT DISTINCT other.user_id FROM auth.team_members mine "
+        "JOIN auth.team_members other ON other.team_id = mine.team_id "
+        "WHERE mine.user_id = :u ORDER BY other.user_id LIMIT :n"), {"u": uuid.UUID(user_id), "n": MAX_TEAMMATES})
+    return sorted({user_id, *(str(r[0]) for r in rows)})

@@ -234,6 +234,17 @@ class UsersDomain:
         await identity.revoke_user_tokens(conn, self.settings, user_id=user_id, reason=reason,
                                           end_sessions=end_sessions)
 
+    async def _team_changed(self, conn: AsyncConnection, team_id: uuid.UUID, also: Sequence[uuid.UUID] = ()) -> None:
+        """Members' tokens carry their teammates (`team` claim, for `:team` record scopes): end
+        the current ones so the next refresh carries the new circle."""
+        members = list({m["user_id"] for m in await self._members(conn, team_id)} | set(also))
+        rows = (await conn.execute(text("SELECT id, roles FROM auth.users WHERE id = ANY(:ids)"),
+                                   {"ids": members})).all()
+        for user_id, roles in rows:
+            # Only a `:team`-scoped permission reads the claim; nobody else needs a new token.
+            if any(p.endswith(":team") for p in await identity.effective_permissions(conn, list(roles))):
+                await self._end_tokens(conn, str(user_id), "team_changed", end_sessions=False)
+
     def _revoke_here(self, user_id: str) -> None:
         """This process refuses the tokens at once; the others learn it from the event."""
         now = time.time()
@@ -728,6 +739,7 @@ class UsersDomain:
                 raise AlreadyExists("a team with this name exists", reason="TEAM_EXISTS",
                                     violations=[FieldViolation("name", "is taken", "TEAM_EXISTS")]) from None
             await self._add_members(conn, team_id, everyone)
+            await self._team_changed(conn, team_id)
             await emit(conn, SCHEMA, "crm.users.team.created", str(team_id), {
                 "teamId": str(team_id), "name": clean["name"], "leadId": str(lead[0]) if lead else "",
                 "memberIds": [str(m) for m in everyone]})
@@ -777,6 +789,7 @@ class UsersDomain:
         key = parse_id(team_id)
         async with self.db.transaction() as conn:
             team = await self._team(conn, key, lock=True)
+            await self._team_changed(conn, key)
             await conn.execute(delete(teams).where(t.id == key))
             await emit(conn, SCHEMA, "crm.users.team.deleted", str(key), {"teamId": str(key), "name": team["name"]})
 
@@ -804,6 +817,7 @@ class UsersDomain:
                 raise AlreadyExists("the user is already a member", reason="ALREADY_MEMBER",
                                     violations=[FieldViolation("userId", "is already a member", "ALREADY_MEMBER")])
             await emit(conn, SCHEMA, "crm.users.team.member_added", str(key), {"teamId": str(key), "userId": str(member)})
+            await self._team_changed(conn, key)
             return next(m for m in await self._members(conn, key) if m["user_id"] == member)
 
     async def remove_member(self, team_id: str, user_id: str) -> None:
@@ -817,6 +831,7 @@ class UsersDomain:
             await conn.execute(update(teams).where(t.id == key, t.lead_id == member)
                                .values(lead_id=None, updated_at=text("now()")))
             await emit(conn, SCHEMA, "crm.users.team.member_removed", str(key), {"teamId": str(key), "userId": str(member)})
+            await self._team_changed(conn, key, also=[member])
 
 
 def _caller_uuid() -> uuid.UUID | None:

@@ -13,7 +13,7 @@ from typing import Any
 from services.auth import passwords
 from services.auth.domain import EMAIL_RE, normalize_email
 from services.kernel.authn import BUILTIN_ROLES
-from services.kernel.context import PLATFORM, RequestContext
+from services.kernel.context import PLATFORM, SCOPES, RequestContext
 from services.kernel.errors import FieldViolation
 
 # Built-in roles a tenant can hand out; `platform_operator` is made by the operator CLI only.
@@ -22,7 +22,7 @@ DEFAULT_ROLES = ("read_only",)
 ADMIN_ROLE = "admin"
 
 ROLE_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,49}$")
-PERMISSION_RE = re.compile(r"^[a-z][a-z0-9_-]*:(\*|[a-z][a-z0-9_.-]*)$")
+PERMISSION_RE = re.compile(r"^[a-z][a-z0-9_-]*:(\*|[a-z][a-z0-9_.-]*(:(own|team))?)$")
 MAX_ROLES_PER_USER = 20
 MAX_ROLE_PERMISSIONS = 200
 MAX_NAME = 100
@@ -116,6 +116,12 @@ def _catalogue_resources(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(n.split(":", 1)[0] for n in names)
 
 
+def _scoped_known(perm: str, known: frozenset[str]) -> bool:
+    """`contacts:read:team` / `deals:write:own`: a catalogue permission narrowed to a record scope."""
+    base, _, scope = perm.rpartition(":")
+    return scope in SCOPES and base in known
+
+
 def check_permissions(perms: Iterable[str], catalogue: Iterable[str]) -> tuple[list[str], list[FieldViolation]]:
     """Custom roles may grant catalogue permissions and `resource:*` of catalogue resources only:
     never `*` and never `platform:` permissions."""
@@ -131,7 +137,7 @@ def check_permissions(perms: Iterable[str], catalogue: Iterable[str]) -> tuple[l
             problems.append(FieldViolation(field, "platform permissions cannot be granted by a tenant role", "FORBIDDEN_PERMISSION"))
         elif not PERMISSION_RE.match(perm):
             problems.append(FieldViolation(field, "must be resource:action or resource:*", "INVALID_PERMISSION"))
-        elif perm not in known and not (action == "*" and resource in resources):
+        elif perm not in known and not (action == "*" and resource in resources) and not _scoped_known(perm, known):
             problems.append(FieldViolation(field, f"unknown permission {perm!r}; see GET /v1/permissions", "UNKNOWN_PERMISSION"))
         elif perm not in out:
             out.append(perm)
