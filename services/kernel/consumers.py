@@ -55,8 +55,9 @@ def create_processed_events(op: Any, schema: str) -> None:
 
 class DurableConsumer:
     def __init__(self, db: Database, bus: EventBus, *, schema: str, name: str, subject: str,
-                 handler: Handler, batch: int = 100) -> None:
+                 handler: Handler, batch: int = 100, accepts: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.db, self.bus = db, bus
+        self.accepts = accepts  # events it rejects are acked without a transaction
         self.schema, self.name, self.subject, self.handler, self.batch = schema, name, subject, handler, batch
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -122,6 +123,9 @@ class DurableConsumer:
         except (ValueError, KeyError, TypeError):
             log.error("consumer %s: dropping a malformed event on %s", self.name, msg.subject)
             await msg.term()
+            return
+        if self.accepts is not None and not self.accepts(event):
+            await msg.ack()
             return
         bound = context.bind(context.RequestContext(tenant_id=tenant, request_id=str(event.get("requestid", ""))))
         try:

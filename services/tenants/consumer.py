@@ -3,27 +3,20 @@
 A durable JetStream consumer (`tenants-usage`) reads record created/deleted/merged/imported
 events, file events that carry sizes, user creations, and the kernel's API call counts
 (services/kernel/usage.py). Each event is applied in one transaction with its id recorded in
-`auth.consumed_events`, and acknowledged after commit: a redelivered event finds its id and
-changes nothing, a crash before the ack only redelivers it.
+`auth.processed_events` by the kernel's durable consumer (services/kernel/consumers.py), and
+acknowledged after commit: a redelivered event finds its id and changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import json
 import logging
 import uuid
 from typing import Any
 
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kernel.db import Database
-from services.kernel.events import STREAM, EventBus
 from services.kernel.usage import API_CALLS_COUNTED
 from services.tenants import billing
 
@@ -65,25 +58,19 @@ def effects(event: dict[str, Any]) -> list[tuple[str, Any]]:
     return []
 
 
-async def apply(db: Database, event: dict[str, Any]) -> bool:
-    """Apply one event once. Returns whether it changed anything."""
-    found = effects(event)
+def accepts(event: dict[str, Any]) -> bool:
+    """Only events that change usage reach a transaction."""
+    return bool(effects(event))
+
+
+async def on_event(conn: AsyncConnection, event: dict[str, Any]) -> None:
+    """Kernel consumer handler: apply one event's effects (the kernel makes it once per id)."""
     try:
         tenant = uuid.UUID(str(event.get("tenantid", "")))
-        event_id = uuid.UUID(str(event["id"]))
-    except (KeyError, ValueError):
-        return False
-    if not found:
-        return False
-    async with db.transaction(tenant_id=str(tenant)) as conn:
-        fresh = (await conn.execute(
-            text("INSERT INTO auth.consumed_events (event_id) VALUES (:id) ON CONFLICT DO NOTHING RETURNING 1"),
-            {"id": event_id})).first()
-        if fresh is None:
-            return False
-        for what, arg in found:
-            await _apply_one(conn, tenant, what, arg)
-    return True
+    except ValueError:
+        return
+    for what, arg in effects(event):
+        await _apply_one(conn, tenant, what, arg)
 
 
 async def _apply_one(conn: AsyncConnection, tenant: uuid.UUID, what: str, arg: Any) -> None:
@@ -107,52 +94,3 @@ async def _apply_one(conn: AsyncConnection, tenant: uuid.UUID, what: str, arg: A
                  "ON CONFLICT (tenant_id, period_start) DO UPDATE "
                  "SET seats = GREATEST(auth.seat_peaks.seats, EXCLUDED.seats)"),
             {"t": tenant, "p": billing.period_of(dt.datetime.now(dt.UTC))[0]})
-
-
-class UsageConsumer:
-    def __init__(self, db: Database, bus: EventBus) -> None:
-        self.db = db
-        self.bus = bus
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        assert self.bus.js is not None
-        config = ConsumerConfig(durable_name=DURABLE, filter_subjects=SUBJECTS, ack_policy=AckPolicy.EXPLICIT,
-                                deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=1000)
-        with contextlib.suppress(BadRequestError):  # exists already with these settings
-            await self.bus.js.add_consumer(STREAM, config)
-        self._task = asyncio.create_task(self._run(), name="tenants-usage-consumer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        assert self.bus.js is not None
-        sub = await self.bus.js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
-        pruned = 0.0
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                try:
-                    msgs = await sub.fetch(100, timeout=1)
-                except TimeoutError:
-                    msgs = []
-                for msg in msgs:
-                    try:
-                        await apply(self.db, json.loads(msg.data))
-                    except (ValueError, TypeError):
-                        log.warning("usage: dropping a malformed event on %s", msg.subject)
-                    await msg.ack()
-                if loop.time() - pruned > 3600:
-                    pruned = loop.time()
-                    async with self.db.transaction(tenant_id="") as conn:
-                        await conn.execute(text("DELETE FROM auth.consumed_events WHERE consumed_at < now() - "
-                                                f"interval '{KEEP_CONSUMED_DAYS} days'"))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("usage consumer: retrying after error", exc_info=True)
-                await asyncio.sleep(1.0)

@@ -8,7 +8,7 @@ import grpc
 from crm.tenants.v1 import tenants_service_pb2, tenants_service_pb2_grpc
 
 from services.kernel.host import Runtime, ServiceModule
-from services.tenants.consumer import UsageConsumer
+from services.tenants import consumer as usage
 from services.tenants.domain import TenantsDomain
 from services.tenants.servicer import TenantsServicer
 from services.tenants.tables import SCHEMA
@@ -17,9 +17,7 @@ from services.tenants.tables import SCHEMA
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     domain = TenantsDomain(runtime.db, runtime.settings, runtime.revoked)
     tenants_service_pb2_grpc.add_TenantsServiceServicer_to_server(TenantsServicer(domain), server)
-    consumer = UsageConsumer(runtime.db, runtime.bus)
-    await consumer.start()
-    runtime.on_stop(consumer.stop)
+    runtime.consume(SCHEMA, usage.DURABLE, "crm.>", usage.on_event, accepts=usage.accepts)
 
 
 MODULE = ServiceModule(

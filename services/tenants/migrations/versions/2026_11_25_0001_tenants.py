@@ -120,20 +120,10 @@ def upgrade() -> None:
         )"""
     )
     enable_tenant_isolation(op, "auth.api_calls")
-    # Ids of the events already counted, so a redelivered event counts once. Only ids, no tenant
-    # data: no row-level security, so old ids can be pruned across tenants.
-    op.execute(
-        """
-        CREATE TABLE auth.consumed_events (
-            event_id uuid PRIMARY KEY,
-            consumed_at timestamptz NOT NULL DEFAULT now()
-        )"""
-    )
-    op.execute("CREATE INDEX ix_consumed_events_consumed_at ON auth.consumed_events (consumed_at)")
 
 
 def downgrade() -> None:
-    for table in ("consumed_events", "api_calls", "usage_counts", "seat_peaks", "invoices", "plan_changes",
+    for table in ("api_calls", "usage_counts", "seat_peaks", "invoices", "plan_changes",
                   "tenant_billing", "tenant_settings"):
         op.execute(f"DROP TABLE auth.{table}")
     op.execute("DROP POLICY platform_read ON auth.tenants")
