@@ -32,6 +32,7 @@ from services.kernel.clients import ServiceClients
 from services.kernel.consumers import DurableConsumer, Handler
 from services.kernel.db import Database
 from services.kernel.events import EventBus, OutboxRelay
+from services.kernel.idempotency import IdempotencyKeys
 from services.kernel.interceptor import KernelInterceptor
 from services.kernel.jobs import JobRunner
 from services.kernel.settings import Settings
@@ -177,7 +178,8 @@ class Host:
 
         descriptors = [d for m in self.modules for d in m.descriptors]
         server = self.server = grpc.aio.server(
-            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, [access_log.observe], self.meter)],
+            interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, [access_log.observe], self.meter,
+                                            IdempotencyKeys(bus), policy.post_responses(descriptors))],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -28,6 +28,7 @@ from opentelemetry import propagate, trace
 from services.kernel import context
 from services.kernel.authn import TokenVerifier
 from services.kernel.errors import DomainError, from_database
+from services.kernel.idempotency import IdempotencyKeys
 from services.kernel.policy import lookup
 from services.kernel.usage import ApiCallMeter
 
@@ -94,10 +95,14 @@ Observer = Callable[[str, annotations_pb2.MethodPolicy, Message | None], None]
 
 class KernelInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier,
-                 observers: list[Observer] | None = None, meter: ApiCallMeter | None = None) -> None:
+                 observers: list[Observer] | None = None, meter: ApiCallMeter | None = None,
+                 idempotency: IdempotencyKeys | None = None,
+                 post_responses: dict[str, type[Message]] | None = None) -> None:
         self.policies = policies
         self.verifier = verifier
         self.observers = observers or []
+        self.idempotency = idempotency
+        self.post_responses = post_responses or {}
         self.meter = meter or ApiCallMeter()  # API calls per tenant, for the tenants' usage
 
     def _observe(self, method: str, policy: annotations_pb2.MethodPolicy, response: Message | None) -> None:
@@ -189,16 +194,27 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
                 context.reset_extras(extras_token)
 
     def _unary(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
+        async def answer(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> tuple[Message, list[tuple[str, str]]]:
+            response: Message = await inner(request, ctx)
+            trailers: list[tuple[str, str]] = []
+            if policy.success_status:
+                trailers.append(("x-crm-http-status", str(policy.success_status)))
+            trailers += _extras_trailers(context.extras())
+            page = _pagination_trailer(response)
+            if page:
+                trailers.append(page)
+            return response, trailers
+
+        response_class = self.post_responses.get(method)
+
         async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
             async with self._serving(method, policy, ctx):
-                response: Message = await inner(request, ctx)
-                trailers: list[tuple[str, str]] = []
-                if policy.success_status:
-                    trailers.append(("x-crm-http-status", str(policy.success_status)))
-                trailers += _extras_trailers(context.extras())
-                page = _pagination_trailer(response)
-                if page:
-                    trailers.append(page)
+                key = _metadata(ctx).get("idempotency-key", "") if response_class is not None else ""
+                if key and self.idempotency is not None and response_class is not None:
+                    response, trailers = await self.idempotency.once(method, key, request, response_class,
+                                                                     lambda: answer(request, ctx))
+                else:
+                    response, trailers = await answer(request, ctx)
                 if trailers:
                     ctx.set_trailing_metadata(tuple(trailers))
                 self._observe(method, policy, response)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from crm.common.v1 import annotations_pb2
+from google.api import annotations_pb2 as google_annotations
+from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
 
 # Infrastructure rpcs any caller may use (load balancers and tools call them without tokens).
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
@@ -55,3 +58,15 @@ def permission_catalogue() -> dict[str, list[str]]:
         if policy.permission:
             catalogue.setdefault(policy.permission, []).append(method.lstrip("/"))
     return {name: sorted(rpcs) for name, rpcs in sorted(catalogue.items())}
+
+
+def post_responses(services: list[ServiceDescriptor]) -> dict[str, type[Message]]:
+    """`/<package>.<Service>/<Method>` -> its answer's class, for the rpcs bound to HTTP POST
+    (those `Idempotency-Key` applies to)."""
+    found: dict[str, type[Message]] = {}
+    for service in services:
+        for method in service.methods:
+            rule = method.GetOptions().Extensions[google_annotations.http]
+            if rule.WhichOneof("pattern") == "post" and not method.server_streaming:
+                found[f"/{service.full_name}/{method.name}"] = message_factory.GetMessageClass(method.output_type)
+    return found

@@ -1,0 +1,100 @@
+"""`Idempotency-Key` on POST: the first answer is kept and replayed for the same key; the same key
+with another body is refused; parallel requests with one key run the rpc once.
+
+Keys live in a JetStream key-value bucket (every process of every service shares it; entries
+expire after a day). The first request claims the key with an atomic create, runs, and stores
+its answer; concurrent ones wait for that answer and replay it. A claim whose holder died is
+taken over after `ABANDONED_SECONDS` with a compare-and-set, so a crash cannot wedge a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from google.protobuf.message import Message
+from nats.js.api import KeyValueConfig
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from services.kernel import context
+from services.kernel.errors import Conflict, FieldViolation, InvalidArgument, validation
+from services.kernel.events import EventBus
+
+BUCKET = "crm-idempotency"
+KEEP_SECONDS = 24 * 3600
+ABANDONED_SECONDS = 60.0
+WAIT_SECONDS = 30.0
+MAX_KEY_LENGTH = 255
+
+Answer = tuple[Message, list[tuple[str, str]]]
+
+
+class IdempotencyKeys:
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self._kv: KeyValue | None = None
+
+    async def _bucket(self) -> KeyValue:
+        if self._kv is None:
+            assert self.bus.js is not None
+            self._kv = await self.bus.js.create_key_value(KeyValueConfig(bucket=BUCKET, ttl=KEEP_SECONDS, history=1))
+        return self._kv
+
+    async def once(self, method: str, key: str, request: Message, response_class: type[Message],
+                   run: Callable[[], Awaitable[Answer]]) -> Answer:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise InvalidArgument("Idempotency-Key must be 1 to 255 characters",
+                                  violations=[FieldViolation("Idempotency-Key", "1 to 255 characters")])
+        ctx = context.current()
+        # Per caller and rpc: one user's key never answers another's request.
+        scope = hashlib.sha256(f"{ctx.tenant_id}\n{ctx.user_id}\n{method}\n{key}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        kv = await self._bucket()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            claim = json.dumps({"state": "running", "hash": fingerprint, "at": time.time()}).encode()
+            try:
+                return await self._run(kv, scope, await kv.create(scope, claim), run)
+            except KeyWrongLastSequenceError:
+                pass  # someone holds the key: replay its answer, wait for it, or take it over
+            try:
+                entry = await kv.get(scope)
+            except KeyNotFoundError:
+                continue  # released meanwhile (its attempt failed): claim it
+            stored: dict[str, Any] = json.loads(entry.value or b"{}")
+            if stored.get("hash") != fingerprint:
+                raise validation([FieldViolation("Idempotency-Key", "was used with a different request",
+                                                 "IDEMPOTENCY_KEY_REUSED")])
+            if stored.get("state") == "done":
+                response = response_class.FromString(base64.b64decode(stored["response"]))
+                return response, [(str(k), str(v)) for k, v in stored.get("trailers", [])]
+            if time.time() - float(stored.get("at", 0)) > ABANDONED_SECONDS:
+                try:
+                    return await self._run(kv, scope, await kv.update(scope, claim, last=entry.revision), run)
+                except KeyWrongLastSequenceError:
+                    continue  # another request took it over first
+            if time.monotonic() > deadline:
+                raise Conflict("a request with this Idempotency-Key is still running", reason="IDEMPOTENCY_KEY_IN_USE")
+            await asyncio.sleep(0.05)
+
+    async def _run(self, kv: KeyValue, scope: str, revision: int, run: Callable[[], Awaitable[Answer]]) -> Answer:
+        try:
+            response, trailers = await run()
+        except BaseException:
+            # A failed attempt lets the key go, so the client may retry with it (if this fails too,
+            # the claim is taken over once abandoned).
+            with contextlib.suppress(Exception):
+                await kv.delete(scope, last=revision)
+            raise
+        stored = json.loads((await kv.get(scope)).value or b"{}")
+        stored.update(state="done", response=base64.b64encode(response.SerializeToString()).decode(),
+                      trailers=trailers)
+        await kv.put(scope, json.dumps(stored).encode())
+        return response, trailers
