@@ -420,8 +420,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                    help="rows of the CSV import (BENCH_IMPORT_ROWS, default 20000)")
     p.add_argument("--deals", type=int, default=int(env("BENCH_DEALS", "100000")),
                    help="deals copied for the board and forecast (BENCH_DEALS, default 100000)")
-    p.add_argument("--contacts", type=int, default=int(env("BENCH_CONTACTS", "1000000")),
-                   help="contacts copied for the large lists and searches (BENCH_CONTACTS, default 1000000)")
+    # 1,000,000 is the size the lists are meant for, but its COPY (every index, the trigram one
+    # included) takes several minutes on a shared 2-core machine: BENCH_CONTACTS=1000000 asks for it.
+    p.add_argument("--contacts", type=int, default=int(env("BENCH_CONTACTS", "200000")),
+                   help="contacts copied for the large lists and searches (BENCH_CONTACTS, default 200000; "
+                        "1000000 for the full size)")
     p.add_argument("--scale-concurrency", type=int, default=int(env("BENCH_SCALE_CONCURRENCY", "4")),
                    help="requests in flight on the large lists (BENCH_SCALE_CONCURRENCY, default 4)")
     a = p.parse_args(argv)
