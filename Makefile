@@ -65,7 +65,8 @@ run: install
 	$(BIN)/python -m services.devstack --data-dir .data --port 8080
 
 # Not a test: prints throughput and latency tables (README "Performance"); about 90 s.
-# Knobs: BENCH_CONCURRENCY, BENCH_DURATION, BENCH_WARMUP, BENCH_SEED, BENCH_IMPORT_ROWS.
+# Knobs: BENCH_CONCURRENCY, BENCH_DURATION, BENCH_WARMUP, BENCH_SEED, BENCH_IMPORT_ROWS,
+# BENCH_DEALS, BENCH_CONTACTS, BENCH_SCALE_CONCURRENCY.
 bench: install
 	$(BIN)/python -m bench.run
 

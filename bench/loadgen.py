@@ -95,6 +95,7 @@ class HttpWorkers:
                  check: Callable[[bytes], bool] | None = None) -> None:
         self.host, self.port, self.build, self.ok_status, self.check = host, port, build, ok_status, check
         self.conns: list[HttpConnection] = []
+        self.first_failure = ""  # the first wrong answer a worker got
 
     async def __call__(self) -> Call:
         slot = len(self.conns)
@@ -105,7 +106,11 @@ class HttpWorkers:
             if conn.closed:
                 conn = self.conns[slot] = await connect(self.host, self.port)
             status, body = await conn.request(self.build(i))
-            return status == self.ok_status and (self.check is None or self.check(body))
+            if status != self.ok_status or (self.check is not None and not self.check(body)):
+                if not self.first_failure:
+                    self.first_failure = f"answered {status}: {body[:300]!r}"  # for the report
+                return False
+            return True
 
         return call
 
@@ -154,16 +159,21 @@ async def run_load(
             t0 = time.perf_counter_ns()
             if t0 >= end:
                 return
+            failure = ""
             try:
                 ok = await call(next(counter))
-            except Exception:  # noqa: BLE001 - a failed request is counted, not fatal
-                ok = False
+                if not ok:
+                    failure = "answered without data"
+            except Exception as exc:  # noqa: BLE001 - a failed request is counted, not fatal
+                ok, failure = False, f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(0.01)  # a refused connection must not spin the loop
             if t0 >= start:
                 if ok:
                     latencies.append(time.perf_counter_ns() - t0)
                 else:
                     result.errors += 1
+            if failure and not result.first_error:
+                result.first_error = failure  # kept even from the warm-up: the caller shows why
 
     async def sampler() -> None:
         await asyncio.sleep((start - time.perf_counter_ns()) / 1e9)

@@ -4,7 +4,10 @@ One run starts a DevStack exactly as the integration tests do (free ports, a tem
 folder), signs up a tenant, seeds contacts through the bulk endpoint, then for each request kind
 runs the floor (bench/floor.py), REST through Envoy and gRPC straight to the services, each for
 a fixed time at a fixed concurrency. Last, a CSV import through the REST import job is timed
-against PostgreSQL COPY of the same file. Everything is printed as Markdown tables.
+against PostgreSQL COPY of the same file. Then, in a second tenant filled by COPY (bench/scale.py),
+the deal board and forecast over many deals and contact lists and searches over many contacts
+run REST through Envoy. Everything is printed as Markdown tables; any answer that is not the
+expected 2xx stops the run with that answer.
 
 Knobs (flags, or the BENCH_* environment variables named in --help).
 """
@@ -31,7 +34,7 @@ import httpx
 import uvloop
 from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 
-from bench import floor
+from bench import floor, scale
 from bench.loadgen import Call, HttpWorkers, encode_request, run_load
 from bench.procstat import CpuGroups
 from bench.stats import LoadResult, cpu_table, load_table, render_table
@@ -43,6 +46,8 @@ PASSWORD = "correct-horse-battery"
 KINDS = ("get by id", "list limit=50", "create")
 RPCS = {"get by id": "GetContact", "list limit=50": "ListContacts", "create": "CreateContact"}
 GROUPS = ("REST via Envoy", "gRPC direct", "floor")
+# The edge's per-user limits (standard: 1,000 an hour) would answer a benchmark with 429s.
+RATE_LIMITS = "standard=100000000/h,premium=100000000/h,api_integration=100000000/h,bulk=1000000/h"
 
 
 def log(message: str) -> None:
@@ -69,14 +74,17 @@ class Settings:
     warmup: float
     seed: int
     import_rows: int
+    deals: int
+    contacts: int
+    scale_concurrency: int
 
 
 # --- setup -----------------------------------------------------------------------------
 
-async def sign_up(api: httpx.AsyncClient) -> Tenant:
-    email = f"bench-{os.getpid()}@example.com"
+async def sign_up(api: httpx.AsyncClient, name: str = "bench") -> Tenant:
+    email = f"{name}-{os.getpid()}@example.com"
     r = await api.post("/v1/auth/register", json={"email": email, "password": PASSWORD, "firstName": "Bea",
-                                                  "lastName": "Bench", "tenantName": "Bench Inc"})
+                                                  "lastName": "Bench", "tenantName": f"{name.title()} Inc"})
     r.raise_for_status()
     data = r.json()["data"]
     r = await api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
@@ -296,22 +304,71 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
                                    duration=cfg.duration, cpu=cpu)
                 if workers is not None:
                     workers.close()
+                require_all_ok(r, workers)
                 results[(group, kind)] = r
                 log(f"{group:15} {name:14} {r.rate:8,.0f} req/s  p50 {r.latency_ms(50):6.2f} ms  "
                     f"p99 {r.latency_ms(99):6.2f} ms  errors {r.errors}")
         await channel.close(None)
         await wait_outbox_empty(admin)
         import_table = await import_bench(api, admin, tenant, cfg.import_rows)
+        scale_text = await scale_bench(api, admin, stack.http_port, cfg, cpu)
     await admin.close()
 
     ordered = [results[(g, k)] for g in GROUPS for k in KINDS]
     # Rows find their floor by name: REST rows by kind, gRPC rows by rpc.
     floors = {k: results[("floor", k)] for k in KINDS} | {RPCS[k]: results[("floor", k)] for k in KINDS}
-    return report(cfg, ordered, floors, import_table, load_before)
+    return report(cfg, ordered, floors, import_table, scale_text, load_before)
+
+
+def require_all_ok(r: LoadResult, workers: HttpWorkers | None) -> None:
+    """A benchmark of refusals (429, 5xx) measures nothing: stop with the answer that failed."""
+    first = (workers.first_failure if workers is not None else "") or r.first_error
+    if r.errors or first:
+        raise RuntimeError(f"{r.group}: {r.name}: {r.errors} failed requests in the measured window; "
+                           f"the first failure: {first}")
+
+
+async def scale_bench(api: httpx.AsyncClient, admin: asyncpg.Connection, port: int, cfg: Settings,
+                      cpu: CpuGroups) -> str:
+    """Board and forecast over `cfg.deals` deals, lists and searches over `cfg.contacts` contacts."""
+    tenant = await sign_up(api, "scale")
+    pipeline = await scale.default_pipeline(api, tenant.rest_headers())
+    results: list[LoadResult] = []
+
+    async def measure(kinds: list[scale.Kind]) -> None:
+        for kind in kinds:
+            workers = scale.workers(port, kind, tenant.rest_headers())
+            await workers.probe()
+            r = await run_load("REST via Envoy", kind.name, workers, concurrency=cfg.scale_concurrency,
+                               warmup=cfg.warmup, duration=cfg.duration, cpu=cpu)
+            workers.close()
+            require_all_ok(r, workers)
+            results.append(r)
+            log(f"{kind.name:34} {r.rate:8,.1f} req/s  p50 {r.latency_ms(50):8.2f} ms  p99 {r.latency_ms(99):8.2f} ms")
+
+    log(f"scale: COPY of {cfg.deals:,} deals into deals.deals")
+    deals_s = await scale.seed_deals(admin, tenant.tenant_id, tenant.user_id, pipeline, cfg.deals)
+    log(f"scale: {cfg.deals:,} deals copied and analyzed in {deals_s:.1f}s")
+    await measure(scale.deal_kinds(pipeline["id"]))
+    log(f"scale: COPY of {cfg.contacts:,} contacts into contacts.contacts")
+    contacts_s = await scale.seed_contacts(admin, tenant.tenant_id, tenant.user_id, cfg.contacts)
+    log(f"scale: {cfg.contacts:,} contacts copied and analyzed in {contacts_s:.1f}s")
+    await measure(scale.contact_kinds())
+    return "\n".join([
+        (f"At scale, in a second tenant: {cfg.deals:,} deals (COPY and ANALYZE {deals_s:.0f} s) and "
+         f"{cfg.contacts:,} contacts (COPY and ANALYZE {contacts_s:.0f} s) in the tenant; REST via Envoy, "
+         f"{cfg.scale_concurrency} concurrent requests, {cfg.duration:g} s measured after {cfg.warmup:g} s warm-up."),
+        "",
+        load_table(results, {}),
+        "",
+        "CPU milliseconds per request at scale:",
+        "",
+        cpu_table(results),
+    ])
 
 
 def report(cfg: Settings, results: list[LoadResult], floors: dict[str, LoadResult], import_table: str,
-           load_before: float) -> str:
+           scale_text: str, load_before: float) -> str:
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), platform.machine())
     lines = [
@@ -328,6 +385,8 @@ def report(cfg: Settings, results: list[LoadResult], floors: dict[str, LoadResul
         cpu_table(results),
         "",
         import_table,
+        "",
+        scale_text,
         "",
     ]
     hot = [f"{r.group}: {r.name} ({r.cores('client'):.2f} cores)" for r in results if r.cores("client") > 0.5]
@@ -359,10 +418,21 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                    help="contacts seeded before the load (BENCH_SEED, default 10000)")
     p.add_argument("--import-rows", type=int, default=int(env("BENCH_IMPORT_ROWS", "20000")),
                    help="rows of the CSV import (BENCH_IMPORT_ROWS, default 20000)")
+    p.add_argument("--deals", type=int, default=int(env("BENCH_DEALS", "100000")),
+                   help="deals copied for the board and forecast (BENCH_DEALS, default 100000)")
+    # 1,000,000 is the size the lists are meant for, but its COPY (every index, the trigram one
+    # included) takes several minutes on a shared 2-core machine: BENCH_CONTACTS=1000000 asks for it.
+    p.add_argument("--contacts", type=int, default=int(env("BENCH_CONTACTS", "200000")),
+                   help="contacts copied for the large lists and searches (BENCH_CONTACTS, default 200000; "
+                        "1000000 for the full size)")
+    p.add_argument("--scale-concurrency", type=int, default=int(env("BENCH_SCALE_CONCURRENCY", "4")),
+                   help="requests in flight on the large lists (BENCH_SCALE_CONCURRENCY, default 4)")
     a = p.parse_args(argv)
-    if a.concurrency < 1 or a.duration <= 0 or a.warmup < 0 or a.seed < 1 or a.import_rows < 1:
-        p.error("concurrency, duration, seed and import rows must be positive")
-    return Settings(a.concurrency, a.duration, a.warmup, a.seed, a.import_rows)
+    if (a.concurrency < 1 or a.duration <= 0 or a.warmup < 0 or a.seed < 1 or a.import_rows < 1 or a.deals < 1
+            or a.contacts < 1 or a.scale_concurrency < 1):
+        p.error("concurrency, duration, seed, import rows, deals and contacts must be positive")
+    return Settings(a.concurrency, a.duration, a.warmup, a.seed, a.import_rows, a.deals, a.contacts,
+                    a.scale_concurrency)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -371,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]  # other work on the shared machine
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         data = Path(tmp)
-        stack = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port())
+        stack = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port(), rate_limits=RATE_LIMITS)
         floor_proc: subprocess.Popen[bytes] | None = None
         try:
             log(f"starting the stack in {data}")

@@ -27,6 +27,7 @@ class LoadResult:
     seconds: float
     latencies_ns: list[int] = field(default_factory=list)
     errors: int = 0
+    first_error: str = ""  # what the first failed request (warm-up included) got, for the report
     # CPU seconds used during the measured window, by process group ("client", "envoy", ...).
     cpu: dict[str, float] = field(default_factory=dict)
     machine_cpu: float = 0.0  # CPU seconds every process on the machine used in the window

@@ -13,6 +13,7 @@ import pytest
 
 from bench import procstat
 from bench.loadgen import HttpWorkers, encode_request, run_load
+from bench.run import require_all_ok
 from bench.stats import LoadResult, load_table, percentile, render_table
 
 
@@ -100,6 +101,8 @@ async def test_http_client_parses_chunked_and_reconnects_after_close() -> None:
         assert await call(1) is True
         await asyncio.sleep(0.05)  # the server has closed; the next call reconnects
         assert await call(2) is False
+        # The first wrong answer is kept for the report, not a later one.
+        assert workers.first_failure == "answered 200: b'hello world'"
         workers.close()
     finally:
         server.close()
@@ -125,3 +128,16 @@ async def test_run_load_counts_only_successes_in_rate_and_latency() -> None:
     # One success per two failures, give or take the request cut at each edge of the window.
     assert abs(r.errors - 2 * r.count) <= 3
     assert set(r.cpu) == {"client"}
+    # The first failure says what went wrong, so a run stopped by it can be told why.
+    assert r.first_error in ("answered without data", "ConnectionError: refused")
+
+
+def test_a_run_with_failed_requests_stops_the_bench_with_the_first_answer() -> None:
+    require_all_ok(LoadResult("REST via Envoy", "forecast", 1.0, latencies_ns=[1]), None)
+    failed = LoadResult("REST via Envoy", "forecast", 1.0, latencies_ns=[1], errors=2,
+                        first_error="answered without data")
+    with pytest.raises(RuntimeError, match="forecast: 2 failed requests.*answered without data"):
+        require_all_ok(failed, None)
+    # Failures only in the warm-up still stop it: the measured rows would hide them.
+    with pytest.raises(RuntimeError, match="the first failure: answered 429"):
+        require_all_ok(LoadResult("g", "n", 1.0, first_error="answered 429: b'{}'"), None)
