@@ -148,7 +148,11 @@ def _broken_field(message_class: type[Message], data: bytes, path: str = "") -> 
         start = pos
         try:
             key, pos = _varint(data, pos)
-            number, wire_type = key >> 3, key & 7
+        except ValueError:
+            return path
+        number, wire_type = key >> 3, key & 7
+        fd = cast(FieldDescriptor | None, descriptor.fields_by_number.get(number))
+        try:
             payload = pos
             if wire_type == 0:
                 _, pos = _varint(data, pos)
@@ -160,12 +164,11 @@ def _broken_field(message_class: type[Message], data: bytes, path: str = "") -> 
             elif wire_type == 5:
                 pos += 4
             else:
-                return path
+                raise ValueError("unknown wire type")
             if pos > len(data):
-                return path
-        except ValueError:
-            return path
-        fd = cast(FieldDescriptor | None, descriptor.fields_by_number.get(number))
+                raise ValueError("cut short")
+        except ValueError:  # this field's bytes end the message badly
+            return _join(path, fd.json_name) if fd is not None else path
         index = seen[number]
         seen[number] += 1
         if fd is None:
