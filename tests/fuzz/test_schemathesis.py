@@ -34,7 +34,7 @@ from tests.fuzz.conftest import PASSWORD, Seeded
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "gen" / "openapi" / "crm.openapi.json"
-ST = Path(sys.executable).parent / "st"
+ST = [sys.executable, "-m", "schemathesis.cli"]  # the `st` command
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
 # Unset: derandomized, the same cases on every run (CI). Set: random cases from that seed.
 SEED = os.environ.get("FUZZ_SEED", "")
@@ -112,7 +112,7 @@ def sweep(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> tuple[sub
         "FUZZ_ADMIN_ID": seeded.admin_id,
         "FUZZ_PASSWORD": PASSWORD, "FUZZ_PATH_VALUES": json.dumps(seeded.path_values), "FUZZ_STATUS_LOG": str(statuses),
     }
-    argv = [str(ST), "--config-file", str(config), "run", str(document), "--phases", PHASES,
+    argv = [*ST, "--config-file", str(config), "run", str(document), "--phases", PHASES,
             "--no-color", "--output-truncate", "false"]
     started = time.monotonic()
     done = subprocess.run(argv, check=False, cwd=work, env=env, capture_output=True, text=True, timeout=BUDGET)
