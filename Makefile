@@ -8,7 +8,7 @@ PROTOS := $(shell find proto -name '*.proto' | sort)
 RLS_PROTOS := $(shell find edge/ratelimit/proto -name '*.proto' | sort)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen/python
 
-.PHONY: install gen gen-check lint test breaking run operator bench load clean
+.PHONY: install gen gen-check lint test fuzz breaking run operator bench load clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,19 @@ test: install gen-check
 	$(BIN)/ruff check services edge tests bench
 	$(BIN)/mypy services edge tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/crm-pytest-$(notdir $(CURDIR))
+
+# The schemathesis sweep of tests/fuzz, longer and random (make test runs it short and derandomized):
+# FUZZ_MAX_EXAMPLES fuzzed cases per operation, FUZZ_SEED (printed; set it to replay a run),
+# FUZZ_PHASES (the stateful phase runs where schemathesis finds links between operations).
+FUZZ_MAX_EXAMPLES ?= 100
+ifeq ($(origin FUZZ_SEED), undefined)
+FUZZ_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+FUZZ_PHASES ?= examples,coverage,fuzzing,stateful
+fuzz: install
+	@echo "make fuzz FUZZ_SEED=$(FUZZ_SEED) FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES)"
+	FUZZ_SEED=$(FUZZ_SEED) FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_PHASES=$(FUZZ_PHASES) FUZZ_BUDGET_SECONDS=3600 \
+	  $(BIN)/python -m pytest tests/fuzz -q -s -p no:cacheprovider
 
 # Contracts must not break their users: compare the protos with BASE's (the previous commit of
 # main by default; origin/main when there is one, as on a branch).

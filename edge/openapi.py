@@ -142,7 +142,9 @@ _QUERY_WKT: Final = frozenset(
 )
 _WKT_ENUMS: Final[dict[str, Schema]] = {"google.protobuf.NullValue": {"type": "null"}}
 
-# Error answers every operation documents (401 only where a token is needed), in the envelope.
+# Error answers every operation documents, in the envelope. Public operations too answer 401:
+# for the credentials they take (login, refresh). 503: a service or its database is down, or the
+# service is not deployed; retry after Retry-After.
 _ERRORS: Final[tuple[tuple[int, str], ...]] = (
     (400, "BadRequest"),
     (401, "Unauthorized"),
@@ -152,10 +154,11 @@ _ERRORS: Final[tuple[tuple[int, str], ...]] = (
     (422, "UnprocessableEntity"),
     (429, "TooManyRequests"),
     (500, "InternalServerError"),
+    (503, "ServiceUnavailable"),
 )
 
-_UNAUTHORIZED: Final = 401
 _TOO_MANY_REQUESTS: Final = 429
+_SERVICE_UNAVAILABLE: Final = 503
 _TENANT_HEADER: Final = "X-Tenant-ID"
 _REQUEST_ID_HEADER: Final = "X-Request-ID"
 
@@ -418,7 +421,9 @@ class _Schemas:
             if field_behavior_pb2.OUTPUT_ONLY in behaviors:
                 schema["readOnly"] = True
             if field_behavior_pb2.INPUT_ONLY in behaviors:
-                schema["writeOnly"] = True
+                # Not `writeOnly`: the transcoder prints every field, so answers carry it, empty.
+                note = "Input only: answers carry it empty."
+                schema["description"] = f"{schema.get('description', '')}\n\n{note}".strip()
             if f.options.deprecated:
                 schema["deprecated"] = True
         return schema
@@ -493,7 +498,8 @@ def _binary_response_content(method: str, paths: Iterable[str]) -> dict[str, Sch
             "type": "object",
             "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
         }
-        return {"application/json": {"schema": jwks}}
+        # RFC 7517 §8.5: the key set's own media type, which the auth service answers with.
+        return {"application/jwk-set+json": {"schema": jwks}}
     content: dict[str, Schema] = {}
     if "pdf" in words:
         content["application/pdf"] = {"schema": dict(_BINARY)}
@@ -671,8 +677,7 @@ class _Builder:
             )
         }
         for status, name in _ERRORS:
-            if status != _UNAUTHORIZED or not policy.public:
-                responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
+            responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
         operation["responses"] = responses
         if policy.public:
             operation["security"] = []
@@ -870,6 +875,13 @@ class _Builder:
                     },
                     "X-RateLimit-Reset": {
                         "description": "Seconds until the current window closes.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                }
+            if status == _SERVICE_UNAVAILABLE:
+                response["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
                         "schema": {"type": "integer", "minimum": 0},
                     },
                 }

@@ -173,11 +173,15 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
             raise InvalidArgument("format must be csv or xlsx", violations=[FieldViolation("format", "use csv or xlsx")])
         p = listing.params(sort=request.sort, search=request.search)
         p.conditions = listing.conditions_from_request(request, LIST_SPEC, {"format", "sort", "search"})
+        # The query runs (and bad filters fail) before the headers go: once they are sent, the
+        # edge has answered 200 and an error could only cut the file short.
+        rows = self.domain.export_rows(p)
+        first = await anext(rows, None)
         await context.send_initial_metadata((("content-disposition", f'attachment; filename="contacts.{fmt}"'),))
         if fmt == "csv":
             ctype = "text/csv; charset=utf-8"
             writer = tabular.CsvExportWriter()
-            async for row in self.domain.export_rows(p):
+            async for row in _chain(first, rows):
                 chunk = writer.write(row)
                 if chunk:
                     yield httpbody_pb2.HttpBody(content_type=ctype, data=chunk)
@@ -185,7 +189,7 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
         else:
             ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             xw = tabular.XlsxExportWriter()
-            async for row in self.domain.export_rows(p):
+            async for row in _chain(first, rows):
                 xw.write(row)
             for chunk in xw.finish():
                 yield httpbody_pb2.HttpBody(content_type=ctype, data=chunk)
@@ -208,6 +212,14 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
             groups=[pb.DuplicateGroup(primary_id=g.primary_id, contact_ids=list(g.ids), reasons=list(g.reasons)) for g in groups],
             merged=not request.dry_run and merged > 0, merged_count=merged,
         )
+
+
+async def _chain(first: dict[str, Any] | None, rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    if first is None:
+        return
+    yield first
+    async for row in rest:
+        yield row
 
 
 __all__ = ["ContactsServicer", "parse_id"]

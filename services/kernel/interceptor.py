@@ -1,7 +1,8 @@
 """The one server interceptor: tracing, request context, authentication, authorization, errors.
 
 Order inside it is fixed: span first (outermost), then the caller's context, then the policy
-check, then the handler; any DomainError becomes a gRPC status with google.rpc details, any
+check, then the request's soundness (`wire`: bytes that do not parse, NUL characters), then the
+handler; any DomainError becomes a gRPC status with google.rpc details, any
 other exception a generic INTERNAL (logged, never shown). For the REST edge it adds trailers:
 `x-crm-http-status` (201/202 on creation and jobs, 422 on validation errors), `x-crm-errors`
 (the envelope's errors), `x-crm-pagination` (a list answer's page info), and what the rpc
@@ -25,7 +26,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import propagate, trace
 
-from services.kernel import context
+from services.kernel import context, wire
 from services.kernel.authn import TokenVerifier
 from services.kernel.errors import DomainError, from_database
 from services.kernel.idempotency import IdempotencyKeys
@@ -125,13 +126,13 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, policy, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(method, policy, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -209,6 +210,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
 
         async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
             async with self._serving(method, policy, ctx):
+                wire.check(request, method)  # once the caller is known: strangers learn nothing
                 key = _metadata(ctx).get("idempotency-key", "") if response_class is not None else ""
                 if key and self.idempotency is not None and response_class is not None:
                     response, trailers = await self.idempotency.once(method, key, request, response_class,
@@ -226,6 +228,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
     def _stream(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
         async def behavior(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
             async with self._serving(method, policy, ctx):
+                wire.check(request, method)
                 async for item in inner(request, ctx):
                     yield item
                 self._observe(method, policy, None)

@@ -151,6 +151,15 @@ def test_malformed_json_is_400_with_the_parser_message(client: httpx.Client, aut
     assert err["message"] and err["message"] != "Bad request"
 
 
+@pytest.mark.parametrize("body", [b"\xe4\x00\xff{", b'{"firstName": "\xc3', b"\xed\xa0\x80 \xf0\x9f\x98"])
+def test_a_body_of_invalid_utf8_is_400_in_valid_json(client: httpx.Client, auth: dict[str, str], body: bytes) -> None:
+    # The transcoder's message quotes the client's bytes; the envelope must still be JSON (UTF-8).
+    resp = client.post("/v1/contacts", content=body, headers={**auth, "content-type": "application/json"})
+    resp.content.decode("utf-8")  # strict: raises on invalid UTF-8
+    err = error(resp, 400, "BAD_REQUEST")
+    assert err["message"] and err["message"] != "Bad request"
+
+
 def test_export_reaches_export_not_get_and_streams_unwrapped(envoy: Envoy, auth: dict[str, str]) -> None:
     with httpx.Client(base_url=envoy.url, timeout=15) as c, c.stream("GET", "/v1/contacts/export", headers=auth) as resp:
         started = time.monotonic()

@@ -24,7 +24,7 @@ from edge.openapi import build, main, render
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "gen" / "descriptor.binpb"
-ERROR_STATUSES = ("400", "401", "403", "404", "409", "422", "429", "500")
+ERROR_STATUSES = ("400", "401", "403", "404", "409", "422", "429", "500", "503")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -86,6 +86,8 @@ def test_operations_name_their_rate_limit_class_and_429_its_headers(doc: dict[st
     assert classes[("/v1/auth/login", "post")] == "standard"
     headers = doc["components"]["responses"]["TooManyRequests"]["headers"]
     assert set(headers) == {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+    # A dependency down (or a service not deployed) answers 503 with Retry-After.
+    assert set(doc["components"]["responses"]["ServiceUnavailable"]["headers"]) == {"Retry-After"}
 
 
 def test_contact_schema_follows_the_json_mapping(doc: dict[str, Any]) -> None:
@@ -176,13 +178,14 @@ def test_jwks_is_public_json_on_both_bindings(doc: dict[str, Any]) -> None:
         operation = doc["paths"][path]["get"]
         assert operation["operationId"] == operation_id
         assert operation["security"] == []
-        assert set(operation["responses"]["200"]["content"]) == {"application/json"}
+        assert set(operation["responses"]["200"]["content"]) == {"application/jwk-set+json"}
 
 
 def test_login_is_public(doc: dict[str, Any]) -> None:
     operation = doc["paths"]["/v1/auth/login"]["post"]
     assert operation["security"] == []
-    assert "401" not in operation["responses"]
+    # Public, yet it answers 401 for wrong credentials.
+    assert operation["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
     refs = [p.get("$ref", "") for p in operation["parameters"]]
     assert not any(ref.endswith("/X-Tenant-ID") for ref in refs)
     data = success_schema(operation, "200")["properties"]["data"]
@@ -201,8 +204,7 @@ def test_every_operation_documents_the_errors(doc: dict[str, Any]) -> None:
     assert len(ops) >= 26
     for _path, _method, operation in ops:
         public = operation.get("security") == []
-        expected = [s for s in ERROR_STATUSES if not (public and s == "401")]
-        for status in expected:
+        for status in ERROR_STATUSES:
             assert operation["responses"][status]["$ref"].startswith("#/components/responses/")
         refs = [p.get("$ref", "") for p in operation["parameters"]]
         assert ("#/components/parameters/X-Tenant-ID" in refs) is not public
@@ -422,7 +424,9 @@ def test_sample_scalar_and_well_known_types(sample: dict[str, Any]) -> None:
     assert props["list"]["type"] == "array"
     assert "@type" in props["detail"]["properties"]
     assert props["attrs"] == {"type": "object"}
-    assert props["secret"]["writeOnly"] is True
+    # Not writeOnly: the transcoder prints it (empty) in answers too.
+    assert "writeOnly" not in props["secret"]
+    assert props["secret"]["description"].endswith("Input only: answers carry it empty.")
     assert props["id"]["readOnly"] is True
     assert sample["components"]["schemas"]["crm.sample.v1.Thing"]["required"] == ["name"]
     assert not any(name.startswith("google.") for name in sample["components"]["schemas"])
