@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[None]]
 FETCH_SECONDS = 1.0
+DRAIN_SECONDS = 0.02  # how long a fetch waits for more events once one has come
 MAX_DELIVERIES = 20  # then the event is parked (logged, terminated) instead of blocking the stream
 
 
@@ -79,10 +80,20 @@ class DurableConsumer:
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()
 
+    async def _fetch(self) -> list[Any]:
+        """The next events, as soon as there is one. A pull for a whole batch would hold a lone
+        event until the batch fills or the pull expires (up to FETCH_SECONDS late), so wait for
+        one, then take what else is already there."""
+        msgs: list[Any] = await self._sub.fetch(1, timeout=FETCH_SECONDS)
+        if self.batch > 1:
+            with contextlib.suppress(TimeoutError, NatsTimeout):
+                msgs += await self._sub.fetch(self.batch - 1, timeout=DRAIN_SECONDS)
+        return msgs
+
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                msgs = await self._sub.fetch(self.batch, timeout=FETCH_SECONDS)
+                msgs = await self._fetch()
             except (TimeoutError, NatsTimeout):
                 continue
             except asyncio.CancelledError:
