@@ -252,8 +252,8 @@ class SearchDomain:
                 return Results([], listing.Page(rows=[], page=p.page, limit=p.limit, total=0))
             page = await self._page(conn, q, cfg, scope, filters, p, fuzzy=False)
             fuzzy_ok = cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases
-            if fuzzy_ok and page.total < p.limit:
-                # Few exact matches: let titles that merely look alike in (misspellings).
+            if fuzzy_ok and page.total == 0:
+                # Nothing matches word for word: titles that merely look alike (misspellings) may.
                 await conn.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :v, true)"),
                                    {"v": str(cfg.fuzzy_threshold)})
                 page = await self._page(conn, q, cfg, scope, filters, p, fuzzy=True)
