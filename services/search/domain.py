@@ -233,8 +233,45 @@ class SearchDomain:
         self.jobs = jobs
         self.bus = bus
         self.clients = clients
+        self._starting: set[asyncio.Task[None]] = set()
         jobs.handler(REINDEX_KIND, self._run_reindex)
         jobs.handler(REWEIGH_KIND, self._run_reweigh)
+
+    # --- indexing --------------------------------------------------------------------------------
+    async def on_event(self, conn: AsyncConnection, event: dict[str, Any]) -> None:
+        """The consumer's handler: index the event's record; after an import (whose records have
+        no events of their own) rebuild that type from its service."""
+        await indexer.apply_event(conn, event)
+        parts = str(event.get("type", "")).split(".")
+        rtype = next((t for t in TYPES.values() if t.service == parts[1]), None) if len(parts) == 4 else None
+        if rtype is None or parts[2:] != ["import", "completed"]:
+            return
+        waiting = (await conn.execute(text(
+            "SELECT 1 FROM search.jobs WHERE kind = :k AND status = 'queued' AND params -> 'types' ? :t LIMIT 1"
+        ), {"k": REINDEX_KIND, "t": rtype.name})).first()
+        if waiting is None:  # a queued rebuild of the type will see this import's records too
+            job = await self.jobs.create(conn, REINDEX_KIND, params={
+                "types": [rtype.name], "reason": "import", "event": str(event.get("id", ""))})
+            self._start_once_committed(job["id"], context.tenant_id())
+
+    def _start_once_committed(self, job_id: uuid.UUID, tenant_id: str) -> None:
+        """Start a job queued inside the consumer's transaction once that transaction commits
+        (if it rolls back, the redelivered event queues another; if this process dies first,
+        the next one resumes the queue)."""
+
+        async def wait_then_start() -> None:
+            for _ in range(600):
+                async with self.db.transaction(tenant_id="") as conn:
+                    queued = (await conn.execute(text("SELECT 1 FROM search.job_queue WHERE job_id = :id"),
+                                                 {"id": job_id})).first()
+                if queued is not None:
+                    self.jobs.start(job_id, tenant_id)
+                    return
+                await asyncio.sleep(0.05)
+
+        task = asyncio.get_running_loop().create_task(wait_then_start(), name=f"start-{job_id}")
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
 
     # --- searching ---------------------------------------------------------------------------
     async def search(self, req: SearchInput, *, require_query: bool) -> Results:

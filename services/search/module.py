@@ -8,7 +8,6 @@ import grpc
 from crm.search.v1 import search_service_pb2, search_service_pb2_grpc
 
 from services.kernel.host import Runtime, ServiceModule
-from services.search import indexer
 from services.search.domain import CONSUMER, SearchDomain
 from services.search.servicer import SearchServicer
 from services.search.tables import SCHEMA
@@ -20,7 +19,7 @@ INDEXED_SUBJECTS = "crm.>"
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     assert runtime.clients is not None
     domain = SearchDomain(runtime.db, runtime.jobs(SCHEMA), runtime.bus, runtime.clients)
-    runtime.consume(SCHEMA, CONSUMER, INDEXED_SUBJECTS, indexer.apply_event)
+    runtime.consume(SCHEMA, CONSUMER, INDEXED_SUBJECTS, domain.on_event)
     search_service_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(domain), server)
 
 

@@ -391,3 +391,15 @@ def test_status_reports_documents_and_lag(api: httpx.Client, tenant: dict[str, s
                                "deployed": False}
     assert s["documents"] == 1 and s["eventsApplied"] == 1 and s["lastEventAt"] and s["lastIndexedAt"]
     assert 0 <= s["eventLagSeconds"] < 60 and s["pendingEvents"] >= 0
+
+
+def test_imported_contacts_become_searchable(api: httpx.Client, tenant: dict[str, str]) -> None:
+    # An import announces itself with one event, not one per contact: the index rebuilds contacts.
+    tag = word()
+    csv = "First Name,Last Name,Email\n" + "".join(f"Imp{i},{tag},imp{i}@{tag}.org\n" for i in range(30))
+    r = api.post("/v1/contacts/import", headers={**h(tenant), "Content-Type": "text/csv"}, content=csv.encode())
+    assert r.status_code == 202, r.text
+    results = until(lambda: found(api, tenant, tag, limit=50), lambda v: len(v) == 30, timeout=15)
+    assert len(results) == 30 and {x["type"] for x in results} == {"contact"}
+    status = api.get("/v1/search/status", headers=h(tenant)).json()["data"]
+    assert status["lastReindex"]["status"] == "completed" and status["lastReindex"]["counts"]["succeeded"] == 30
