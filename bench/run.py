@@ -1,4 +1,4 @@
-"""`make bench`: the contacts API under load, REST through Envoy and gRPC direct, beside a floor.
+"""`make bench`: the contacts API under load, REST through Envoy and gRPC direct, beside a floor; then search.
 
 One run starts a DevStack exactly as the integration tests do (free ports, a temporary data
 folder), signs up a tenant, seeds contacts through the bulk endpoint, then for each request kind
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import uvloop
 from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 
 from bench import floor
+from bench import search as search_bench
 from bench.loadgen import Call, HttpWorkers, encode_request, run_load
 from bench.procstat import CpuGroups
 from bench.stats import LoadResult, cpu_table, load_table, render_table
@@ -43,6 +45,7 @@ PASSWORD = "correct-horse-battery"
 KINDS = ("get by id", "list limit=50", "create")
 RPCS = {"get by id": "GetContact", "list limit=50": "ListContacts", "create": "CreateContact"}
 GROUPS = ("REST via Envoy", "gRPC direct", "floor")
+BENCH_RATE_LIMITS = "standard=100000000/h,premium=100000000/h,api_integration=100000000/h,bulk=1000000/h"
 
 
 def log(message: str) -> None:
@@ -69,6 +72,8 @@ class Settings:
     warmup: float
     seed: int
     import_rows: int
+    search_docs: int = 100_000
+    index_events: int = 5_000
 
 
 # --- setup -----------------------------------------------------------------------------
@@ -278,6 +283,7 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
         for kind in KINDS:  # each kind against the three targets in turn: every list sees the same rows
             for group in ("floor", "REST via Envoy", "gRPC direct"):
                 await wait_outbox_empty(admin)
+                await search_bench.wait_consumers_idle(stack.nats_url)  # indexing must not fall into a window
                 await asyncio.sleep(0.3)
                 workers: HttpWorkers | None = None
                 if group == "gRPC direct":
@@ -302,12 +308,51 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
         await channel.close(None)
         await wait_outbox_empty(admin)
         import_table = await import_bench(api, admin, tenant, cfg.import_rows)
+        search_text = await search_part(stack, admin, tenant, cfg, cpu) if cfg.search_docs else ""
     await admin.close()
 
     ordered = [results[(g, k)] for g in GROUPS for k in KINDS]
     # Rows find their floor by name: REST rows by kind, gRPC rows by rpc.
     floors = {k: results[("floor", k)] for k in KINDS} | {RPCS[k]: results[("floor", k)] for k in KINDS}
-    return report(cfg, ordered, floors, import_table, load_before)
+    return report(cfg, ordered, floors, import_table, load_before) + search_text
+
+
+async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant, cfg: Settings, cpu: CpuGroups) -> str:
+    """Indexing throughput, then autocomplete and global search over a large contact set."""
+    await search_bench.wait_consumers_idle(stack.nats_url)
+    log(f"search: indexing {cfg.index_events:,} contact events")
+    index_table = await search_bench.indexing_throughput(admin, stack.nats_url, cfg.index_events)
+    log(f"search: loading {cfg.search_docs:,} contacts straight into the index")
+    load_s = await search_bench.load_documents(admin, tenant.tenant_id, tenant.user_id, cfg.search_docs)
+    indexed = await admin.fetchval("SELECT count(*) FROM search.documents WHERE tenant_id = $1",
+                                   uuid.UUID(tenant.tenant_id))
+    log(f"search: loaded in {load_s:.1f}s; the tenant's index holds {indexed:,} documents")
+    rows = []
+    for name, workers in (("search autocomplete", search_bench.autocomplete_workers(stack.http_port, tenant.rest_headers())),
+                          ("search global", search_bench.global_workers(stack.http_port, tenant.rest_headers()))):
+        await search_bench.wait_consumers_idle(stack.nats_url)
+        await workers.probe()
+        r = await run_load("REST via Envoy", name, workers, concurrency=cfg.concurrency, warmup=cfg.warmup,
+                           duration=cfg.duration, cpu=cpu)
+        workers.close()
+        rows.append(r)
+        log(f"REST via Envoy  {name:20} {r.rate:8,.0f} req/s  p50 {r.latency_ms(50):6.2f} ms  "
+            f"p99 {r.latency_ms(99):6.2f} ms  errors {r.errors}")
+    return "\n".join([
+        "",
+        (f"Search over {indexed:,} contact documents in one tenant ({cfg.search_docs:,} loaded straight into the "
+         f"index in {load_s:.1f} s, the rest indexed from events); {cfg.concurrency} concurrent requests, "
+         f"{cfg.duration:g} s measured. Autocomplete: 2 to 5 letters of a common first or last name, or a first "
+         "name and two letters, 10 results. Global search: whole names, companies and emails, one in five "
+         "misspelled, 20 results with highlights and the total count."),
+        "",
+        load_table(rows, {}),
+        "",
+        cpu_table(rows),
+        "",
+        index_table,
+        "",
+    ])
 
 
 def report(cfg: Settings, results: list[LoadResult], floors: dict[str, LoadResult], import_table: str,
@@ -359,10 +404,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                    help="contacts seeded before the load (BENCH_SEED, default 10000)")
     p.add_argument("--import-rows", type=int, default=int(env("BENCH_IMPORT_ROWS", "20000")),
                    help="rows of the CSV import (BENCH_IMPORT_ROWS, default 20000)")
+    p.add_argument("--search-docs", type=int, default=int(env("BENCH_SEARCH_DOCS", "100000")),
+                   help="contacts loaded into the search index for the search rows; 1000000 works, slowly; "
+                        "0 skips search (BENCH_SEARCH_DOCS, default 100000)")
+    p.add_argument("--index-events", type=int, default=int(env("BENCH_INDEX_EVENTS", "5000")),
+                   help="contact events published to time the indexer (BENCH_INDEX_EVENTS, default 5000)")
     a = p.parse_args(argv)
     if a.concurrency < 1 or a.duration <= 0 or a.warmup < 0 or a.seed < 1 or a.import_rows < 1:
         p.error("concurrency, duration, seed and import rows must be positive")
-    return Settings(a.concurrency, a.duration, a.warmup, a.seed, a.import_rows)
+    if a.search_docs < 0 or a.index_events < 1:
+        p.error("search docs must be 0 or more, index events positive")
+    return Settings(a.concurrency, a.duration, a.warmup, a.seed, a.import_rows, a.search_docs, a.index_events)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -371,7 +423,10 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]  # other work on the shared machine
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         data = Path(tmp)
-        stack = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port())
+        # Far above what a run sends: the seed's tiers (1,000 calls an hour) would turn most of the
+        # load into 429s. The rate-limit service is still asked on every call, as in production.
+        stack = DevStack(data, http_port=free_port(), grpc_port=free_port(), nats_port=free_port(), admin_port=free_port(),
+                         rate_limits=BENCH_RATE_LIMITS)
         floor_proc: subprocess.Popen[bytes] | None = None
         try:
             log(f"starting the stack in {data}")

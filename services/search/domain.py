@@ -49,7 +49,7 @@ from services.kernel.events import STREAM, EventBus, emit
 from services.kernel.jobs import JobResult, JobRunner
 from services.search import config as search_config
 from services.search import indexer, sources
-from services.search.query import Query, fold, highlights, parse, to_tsquery
+from services.search.query import Query, highlights, parse, to_tsquery
 from services.search.records import TYPES, document
 from services.search.tables import SCHEMA, documents
 
@@ -275,6 +275,9 @@ class SearchDomain:
 
     # --- searching ---------------------------------------------------------------------------
     async def search(self, req: SearchInput, *, require_query: bool) -> Results:
+        """Word-for-word matches first. When there are none (and fuzzy matching is on), words the
+        tenant's records do not hold are widened to the look-alike words they do hold
+        (`jhon` -> `jhon | john`); failing that, titles that merely look like the query match."""
         q = parse(req.query)
         if q.empty and (require_query or not req.conditions):
             message = "type what to search for" if require_query else "give a query or at least one filter"
@@ -287,24 +290,29 @@ class SearchDomain:
             cfg = await indexer.load_config(conn)
             if not scope:
                 return Results([], listing.Page(rows=[], page=p.page, limit=p.limit, total=0))
-            page = await self._page(conn, q, cfg, scope, filters, p, fuzzy=False)
-            fuzzy_ok = cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases
-            if fuzzy_ok and page.total == 0:
-                # Nothing matches word for word: titles that merely look alike (misspellings) may.
+            words = cfg.synonym_map()
+            page = await self._page(conn, q, words, scope, filters, p)
+            if page.total == 0 and cfg.fuzzy and not q.empty:
+                alike = await self._look_alikes(conn, [t.word for t in q.terms], per_word=3)
+                if alike:
+                    words = {w: [*words.get(w, []), *(t for t, _ in alike.get(w, []))] for w in {*words, *alike}}
+                    page = await self._page(conn, q, words, scope, filters, p)
+            if page.total == 0 and cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases:
                 await conn.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :v, true)"),
                                    {"v": str(cfg.fuzzy_threshold)})
-                page = await self._page(conn, q, cfg, scope, filters, p, fuzzy=True)
-        return Results([self._hit(r._mapping, q, cfg) for r in page.rows], page)
+                page = await self._page(conn, q, words, scope, filters, p, titles_alike=True)
+        return Results([self._hit(r._mapping, q, cfg, words) for r in page.rows], page)
 
-    async def _page(self, conn: AsyncConnection, q: Query, cfg: search_config.Config, scope: Scope,
-                    filters: list[ColumnElement[bool]], p: listing.ListParams, *, fuzzy: bool) -> listing.Page:
+    async def _page(self, conn: AsyncConnection, q: Query, words: Mapping[str, Sequence[str]], scope: Scope,
+                    filters: list[ColumnElement[bool]], p: listing.ListParams, *, titles_alike: bool = False
+                    ) -> listing.Page:
         where = [scope_clause(scope), *filters]
         score: ColumnElement[Any] = literal(0.0)
         if not q.empty:
-            tsq = _tsquery(to_tsquery(q, cfg.synonym_map()))
+            tsq = _tsquery(to_tsquery(q, words))
             match: ColumnElement[bool] = d.tsv.op("@@")(tsq)
             score = func.ts_rank_cd(RANK_WEIGHTS, d.tsv, tsq)
-            if fuzzy:
+            if titles_alike:
                 plain = literal(q.plain(), Text)
                 looks_alike: ColumnElement[bool] = plain.op("<%")(d.title_folded)
                 if q.excluded:
@@ -321,11 +329,42 @@ class SearchDomain:
         page.next_page_token = ""  # results are paged by number: a ranking has no stable keyset
         return page
 
-    def _hit(self, row: Mapping[Any, Any], q: Query, cfg: search_config.Config) -> Hit:
+    async def _look_alikes(self, conn: AsyncConnection, words: Sequence[str], per_word: int
+                           ) -> dict[str, list[tuple[str, float]]]:
+        """For each word of 3 letters or more that no document holds, the vocabulary's words a few
+        edits away (a transposition counts once), best first, with their similarity."""
+        checkable = sorted({w for w in words if 3 <= len(w) <= 40 and not w.isdigit()})
+        if not checkable:
+            return {}
+        await conn.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :v, true)"),
+                           {"v": str(CANDIDATE_SIMILARITY)})
+        # Candidates by trigrams (any typo in a long word), and among the words of the same initial
+        # and about the same length (swapped letters in a short one); edit distance decides.
+        rows = await conn.execute(text(
+            "SELECT w.word, c.term, c.documents FROM unnest(CAST(:words AS text[])) AS w(word) "
+            "CROSS JOIN LATERAL ((SELECT t.term, t.documents FROM search.tenant_terms t "
+            "  WHERE t.term % w.word AND t.documents > 0 AND t.term <> w.word "
+            "  ORDER BY similarity(t.term, w.word) DESC, t.documents DESC LIMIT 20) "
+            " UNION (SELECT t.term, t.documents FROM search.tenant_terms t "
+            "  WHERE left(t.term, 1) = left(w.word, 1) AND length(t.term) BETWEEN length(w.word) - 2 "
+            "  AND length(w.word) + 2 AND t.documents > 0 AND t.term <> w.word "
+            "  ORDER BY t.documents DESC LIMIT 500)) AS c "
+            "WHERE NOT EXISTS (SELECT 1 FROM search.tenant_terms k WHERE k.term = w.word AND k.documents > 0)"
+        ), {"words": checkable})
+        found: dict[str, list[tuple[str, float]]] = {}
+        for word, term, holding in rows:
+            if OSA.distance(word, term) <= max_edits(word):
+                # Equally close: the word more records hold first.
+                found.setdefault(word, []).append((term, OSA.normalized_similarity(word, term) + holding * 1e-9))
+        return {w: sorted(cs, key=lambda x: -x[1])[:per_word] for w, cs in found.items()}
+
+    def _hit(self, row: Mapping[Any, Any], q: Query, cfg: search_config.Config,
+             words: Mapping[str, Sequence[str]] | None = None) -> Hit:
         fields = [f for f, _ in cfg.weighted(row["type"])]
         return Hit(type=row["type"], id=str(row["id"]), title=row["title"], subtitle=row["subtitle"],
                    score=round(float(row["score"] or 0.0), 6), owner_id=str(row["owner_id"] or ""),
-                   updated_at=row["updated_at"], highlights=highlights(row["data"], fields, q, cfg.synonym_map()))
+                   updated_at=row["updated_at"],
+                   highlights=highlights(row["data"], fields, q, cfg.synonym_map() if words is None else words))
 
     async def faceted(self, req: SearchInput, facets: Sequence[str], facet_limit: int
                       ) -> tuple[Results, list[FacetCounts]]:
@@ -346,7 +385,7 @@ class SearchDomain:
             cfg = await indexer.load_config(conn)
             if not scope:
                 return Results([], listing.Page([], p.page, p.limit, 0)), [FacetCounts(f, []) for f in wanted]
-            page = await self._page(conn, q, cfg, scope, filters, p, fuzzy=False)
+            page = await self._page(conn, q, cfg.synonym_map(), scope, filters, p)
             counts = await self._facets(conn, q, cfg, scope, filters, wanted, facet_limit or 10)
         hits = [self._hit(r._mapping, q, cfg) for r in page.rows]
         return Results(hits, page), [FacetCounts(f, counts.get(f, [])) for f in wanted]
@@ -396,21 +435,25 @@ class SearchDomain:
         scope = read_scope(check_types(types))
         if not scope:
             return Results([])
-        # Prefixes of the title's words (weight A) or of emails, companies, domains (B).
+        n = limit or 10
+        cols = (d.type, d.id, d.owner_id, d.title, d.subtitle, d.data, d.updated_at)
+        starts = " ".join(q.words)
+        title_c = d.title_folded.collate("C")
+        # First titles that start with what was typed, in title order: an index range scan.
+        first = (select(*cols, literal(1.0).label("score"))
+                 .where(scope_clause(scope), title_c.startswith(starts, autoescape=True))
+                 .order_by(title_c, d.id).limit(n))
+        # Then records with a word starting so in their title (weight A) or in an email, company
+        # or domain (B), best ranked and shortest first.
         tsq = _tsquery(to_tsquery(q, weights="AB"))
-        starts = fold(" ".join(q.words))
-        stmt = (
-            select(d.type, d.id, d.owner_id, d.title, d.subtitle, d.data, d.updated_at,
-                   func.ts_rank_cd(RANK_WEIGHTS, d.tsv, tsq).label("score"))
-            .where(scope_clause(scope), d.tsv.op("@@")(tsq))
-            # Titles that start with what was typed first, then the best ranked, then the shortest.
-            .order_by(d.title_folded.startswith(starts, autoescape=True).desc(), literal_column("score").desc(),
-                      func.length(d.title_folded), d.title_folded, d.id)
-            .limit(limit or 10)
-        )
+        then = (select(*cols, func.ts_rank_cd(RANK_WEIGHTS, d.tsv, tsq).label("score"))
+                .where(scope_clause(scope), d.tsv.op("@@")(tsq), not_(title_c.startswith(starts, autoescape=True)))
+                .order_by(literal_column("score").desc(), func.length(d.title_folded), d.title_folded, d.id))
         async with self.db.transaction() as conn:
             cfg = await indexer.load_config(conn)
-            rows = (await conn.execute(stmt)).mappings().all()
+            rows = list((await conn.execute(first)).mappings().all())
+            if len(rows) < n:
+                rows += (await conn.execute(then.limit(n - len(rows)))).mappings().all()
         return Results([self._hit(r, q, cfg) for r in rows])
 
     async def suggestions(self, typed: str, types: Sequence[str], limit: int) -> Suggestions:
@@ -431,21 +474,8 @@ class SearchDomain:
         checkable = [w for w in words if 3 <= len(w) <= 40 and not w.isdigit()]
         async with self.db.transaction() as conn:
             cfg = await indexer.load_config(conn)
-            await conn.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :v, true)"),
-                               {"v": str(CANDIDATE_SIMILARITY)})
-            candidates: dict[str, list[tuple[str, float]]] = {w: [] for w in checkable}
-            if checkable and scope:
-                rows = await conn.execute(text(
-                    "SELECT w.word, c.term, c.documents FROM unnest(CAST(:words AS text[])) AS w(word) "
-                    "CROSS JOIN LATERAL (SELECT t.term, t.documents FROM search.tenant_terms t "
-                    "WHERE t.term % w.word AND t.documents > 0 AND t.term <> w.word "
-                    "ORDER BY similarity(t.term, w.word) DESC, t.documents DESC LIMIT 20) AS c"
-                ), {"words": checkable})
-                for word, term, documents in rows:
-                    if OSA.distance(word, term) <= max_edits(word):
-                        candidates[word].append((term, OSA.normalized_similarity(word, term) + documents * 1e-9))
-                for found_terms in candidates.values():
-                    found_terms.sort(key=lambda x: -x[1])
+            candidates: dict[str, list[tuple[str, float]]] = {w: [] for w in checkable} | (await self._look_alikes(conn, checkable, per_word=20)
+                                                       if scope else {})
             visible = await self._visible_terms(
                 conn, scope, set(checkable) | {t for cs in candidates.values() for t, _ in cs})
             corrections: list[tuple[str, bool, list[str]]] = []

@@ -63,6 +63,9 @@ _STATE = text(
 )
 
 
+_CONFIG_KEY = "search.config"
+
+
 def weight_arrays(cfg: search_config.Config, record_type: str) -> dict[str, list[str]]:
     """The searched fields of a type by weight, as the `search.weigh()` arguments a..d."""
     by = cfg.fields[record_type]
@@ -78,10 +81,21 @@ def document_params(tenant_id: str, doc: Document, version: dt.datetime, cfg: se
     }
 
 
-async def load_config(conn: AsyncConnection) -> search_config.Config:
-    """The configuration of the transaction's tenant (row-level security picks the row)."""
+async def load_config(conn: AsyncConnection, *, per_transaction: bool = False) -> search_config.Config:
+    """The configuration of the transaction's tenant (row-level security picks the row).
+
+    With `per_transaction`, read once per transaction: the consumer applies a run of one
+    tenant's events in one transaction."""
+    root = conn.sync_connection.get_transaction() if per_transaction and conn.sync_connection else None
+    if root is not None:
+        held = conn.info.get(_CONFIG_KEY)
+        if held is not None and held[0] is root:
+            return held[1]
     stored = (await conn.execute(text("SELECT config FROM search.configs"))).scalar_one_or_none()
-    return search_config.from_json(stored)
+    cfg = search_config.from_json(stored)
+    if root is not None:
+        conn.info[_CONFIG_KEY] = (root, cfg)
+    return cfg
 
 
 def event_target(event: dict[str, Any]) -> tuple[RecordType, str] | None:
@@ -121,7 +135,7 @@ async def apply_event(conn: AsyncConnection, event: dict[str, Any]) -> None:
         if isinstance(record, dict):
             doc = document(rtype, record, subject)
             if doc is not None:
-                cfg = await load_config(conn)
+                cfg = await load_config(conn, per_transaction=True)
                 await conn.execute(_UPSERT, document_params(str(tenant), doc, doc.updated_at or at, cfg))
                 applied = True
             else:

@@ -92,6 +92,9 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_documents_tsv ON search.documents USING gin (tenant_id, tsv)")
     op.execute("CREATE INDEX ix_documents_title_trgm ON search.documents USING gin (tenant_id, title_folded gin_trgm_ops)")
     op.execute("CREATE INDEX ix_documents_tags ON search.documents USING gin (tenant_id, tags)")
+    # Autocomplete's first step: titles starting with a prefix, in title order (byte order, so the
+    # same index serves LIKE 'prefix%' whatever the database's collation).
+    op.execute('CREATE INDEX ix_documents_title_prefix ON search.documents (tenant_id, (title_folded COLLATE "C"), id)')
     for name, columns in (
         ("owner", "tenant_id, type, owner_id"),
         ("updated", "tenant_id, updated_at DESC, id"),
@@ -111,6 +114,9 @@ def upgrade() -> None:
         )"""
     )
     op.execute("CREATE INDEX ix_terms_trgm ON search.terms USING gin (tenant_id, term gin_trgm_ops)")
+    # Swapped letters leave short words few trigrams in common (`jhon`/`john` share one):
+    # those corrections are looked for among words of the same initial and about the same length.
+    op.execute("CREATE INDEX ix_terms_initial ON search.terms (tenant_id, left(term, 1), length(term))")
     op.execute(
         """
         CREATE FUNCTION search.count_terms() RETURNS trigger LANGUAGE plpgsql AS $$
