@@ -73,7 +73,7 @@ class Settings:
     seed: int
     import_rows: int
     search_docs: int = 100_000
-    index_events: int = 5_000
+    index_events: int = 3_000
 
 
 # --- setup -----------------------------------------------------------------------------
@@ -320,6 +320,7 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
 async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant, cfg: Settings, cpu: CpuGroups) -> str:
     """Indexing throughput, then autocomplete and global search over a large contact set."""
     await search_bench.wait_consumers_idle(stack.nats_url)
+    await search_bench.wait_search_jobs(admin)  # the import above made the index rebuild contacts
     log(f"search: indexing {cfg.index_events:,} contact events")
     index_table = await search_bench.indexing_throughput(admin, stack.nats_url, cfg.index_events)
     log(f"search: loading {cfg.search_docs:,} contacts straight into the index")
@@ -331,6 +332,7 @@ async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant
     for name, workers in (("search autocomplete", search_bench.autocomplete_workers(stack.http_port, tenant.rest_headers())),
                           ("search global", search_bench.global_workers(stack.http_port, tenant.rest_headers()))):
         await search_bench.wait_consumers_idle(stack.nats_url)
+        await search_bench.wait_search_jobs(admin)
         await workers.probe()
         r = await run_load("REST via Envoy", name, workers, concurrency=cfg.concurrency, warmup=cfg.warmup,
                            duration=cfg.duration, cpu=cpu)
@@ -407,8 +409,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--search-docs", type=int, default=int(env("BENCH_SEARCH_DOCS", "100000")),
                    help="contacts loaded into the search index for the search rows; 1000000 works, slowly; "
                         "0 skips search (BENCH_SEARCH_DOCS, default 100000)")
-    p.add_argument("--index-events", type=int, default=int(env("BENCH_INDEX_EVENTS", "5000")),
-                   help="contact events published to time the indexer (BENCH_INDEX_EVENTS, default 5000)")
+    p.add_argument("--index-events", type=int, default=int(env("BENCH_INDEX_EVENTS", "3000")),
+                   help="contact events published to time the indexer (BENCH_INDEX_EVENTS, default 3000)")
     a = p.parse_args(argv)
     if a.concurrency < 1 or a.duration <= 0 or a.warmup < 0 or a.seed < 1 or a.import_rows < 1:
         p.error("concurrency, duration, seed and import rows must be positive")

@@ -187,3 +187,12 @@ async def wait_consumers_idle(nats_url: str, names: tuple[str, ...] = ("search",
     finally:
         await nc.close()
     raise TimeoutError("event consumers did not catch up")
+
+
+async def wait_search_jobs(admin: asyncpg.Connection, timeout: float = 600.0) -> None:
+    """Until no search job (a reindex an import started) runs beside a measurement."""
+    t0 = time.monotonic()
+    while await admin.fetchval("SELECT count(*) FROM search.job_queue"):
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError("search jobs did not finish")
+        await asyncio.sleep(0.1)

@@ -4,8 +4,9 @@ A consumer is a durable JetStream pull consumer. Each event's handler runs in a 
 transaction that also records the event id in the service's `processed_events` table; a
 redelivered or replayed event finds its id there and is acknowledged without effect. An event
 is acknowledged only after that transaction commits, so a crash in between means one more
-delivery, never a lost event. Consecutive events of one tenant share a transaction, each in
-its own savepoint: a failing event is rolled back and retried alone, the others commit.
+delivery, never a lost event. Consecutive events of one tenant share a transaction; when one
+of them fails, the run is rolled back and applied again one event per transaction, so only the
+failing event waits for a retry.
 """
 
 from __future__ import annotations
@@ -106,9 +107,8 @@ class DurableConsumer:
             await self._apply(msgs)
 
     async def _apply(self, msgs: list[Any]) -> None:
-        """Apply fetched events in order. Consecutive events of one tenant share a transaction
-        (one commit instead of one per event: the commit's WAL flush is most of an event's cost),
-        each inside its own savepoint, so a failing event is retried alone."""
+        """Apply fetched events in order. Consecutive events of one tenant share a transaction:
+        one commit instead of one per event (the commit's WAL flush is most of an event's cost)."""
         run: list[tuple[Any, dict[str, Any], str]] = []
         run_tenant = ""
         for msg in msgs:
@@ -128,44 +128,51 @@ class DurableConsumer:
             await self._apply_run(run_tenant, run)
 
     async def _apply_run(self, tenant: str, run: list[tuple[Any, dict[str, Any], str]]) -> None:
-        done: list[Any] = []
-        failed: list[tuple[Any, str]] = []
-        outer = context.bind(context.RequestContext(tenant_id=tenant))
+        if len(run) > 1:
+            try:
+                async with self.db.transaction(tenant_id=tenant) as conn:
+                    for _, event, event_id in run:
+                        await self._handle(conn, tenant, event, event_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # nothing of the run took effect: find the failing event one by one
+                log.warning("consumer %s: a run of %d events failed; applying them one at a time", self.name,
+                            len(run), exc_info=True)
+            else:
+                for msg, _, _ in run:
+                    await msg.ack()
+                return
+        for msg, event, event_id in run:
+            await self._one(msg, tenant, event, event_id)
+
+    async def _handle(self, conn: Any, tenant: str, event: dict[str, Any], event_id: str) -> None:
+        bound = context.bind(context.RequestContext(tenant_id=tenant, request_id=str(event.get("requestid", ""))))
         try:
-            async with self.db.transaction(tenant_id=tenant) as conn:
-                for msg, event, event_id in run:
-                    bound = context.bind(context.RequestContext(tenant_id=tenant,
-                                                                request_id=str(event.get("requestid", ""))))
-                    try:
-                        async with conn.begin_nested():
-                            fresh = (await conn.execute(
-                                text(f'INSERT INTO "{self.schema}".processed_events (consumer, event_id) '
-                                     "VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING 1"),
-                                {"c": self.name, "e": event_id},
-                            )).first()
-                            if fresh is not None:
-                                await self.handler(conn, event)
-                        done.append(msg)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.warning("consumer %s: event %s failed", self.name, event_id, exc_info=True)
-                        failed.append((msg, event_id))
-                    finally:
-                        context.reset(bound)
+            fresh = (await conn.execute(
+                text(f'INSERT INTO "{self.schema}".processed_events (consumer, event_id) VALUES (:c, :e) '
+                     "ON CONFLICT DO NOTHING RETURNING 1"), {"c": self.name, "e": event_id},
+            )).first()
+            if fresh is not None:
+                await self.handler(conn, event)
+        finally:
+            context.reset(bound)
+
+    async def _one(self, msg: Any, tenant: str, event: dict[str, Any], event_id: str) -> None:
+        try:
+            bound = context.bind(context.RequestContext(tenant_id=tenant))
+            try:
+                async with self.db.transaction(tenant_id=tenant) as conn:
+                    await self._handle(conn, tenant, event, event_id)
+            finally:
+                context.reset(bound)
+            await msg.ack()
         except asyncio.CancelledError:
             raise
-        except Exception:  # the commit (or the connection) failed: nothing of the run took effect
-            log.warning("consumer %s: a run of %d events failed to commit", self.name, len(run), exc_info=True)
-            done, failed = [], [(msg, event_id) for msg, _, event_id in run]
-        finally:
-            context.reset(outer)
-        for msg in done:
-            await msg.ack()
-        for msg, event_id in failed:
+        except Exception:
             deliveries = getattr(msg.metadata, "num_delivered", 1)
             if deliveries >= MAX_DELIVERIES:
-                log.error("consumer %s: parking event %s after %d attempts", self.name, event_id, deliveries)
+                log.exception("consumer %s: parking event %s after %d attempts", self.name, event_id, deliveries)
                 await msg.term()
             else:
+                log.warning("consumer %s: event %s failed, will retry", self.name, event_id, exc_info=True)
                 await msg.nak(delay=min(30.0, 0.5 * 2 ** deliveries))

@@ -37,14 +37,22 @@ _ON_CONFLICT = (
     "updated_at = EXCLUDED.updated_at, indexed_at = EXCLUDED.indexed_at "
     "WHERE d.updated_at <= EXCLUDED.updated_at"
 )
-# One statement per event: the document unless a tombstone says the record is gone.
-_UPSERT = text(
-    f"INSERT INTO search.documents AS d ({_UPSERT_COLUMNS}) "
-    "SELECT CAST(:tenant AS uuid), :type, :id, :owner, :title, :subtitle, :stage, :status, :tags, "
-    "CAST(:data AS jsonb), search.weigh(CAST(:data AS jsonb), :a, :b, :c, :d), :created, :updated, clock_timestamp() "
-    "WHERE NOT EXISTS (SELECT 1 FROM search.tombstones t "
-    "WHERE t.tenant_id = CAST(:tenant AS uuid) AND t.type = :type AND t.id = :id) "
-    f"{_ON_CONFLICT}"
+# One statement per event, sent straight through asyncpg (prepared once per connection; the
+# indexer's hot path): the document unless a tombstone says the record is gone, and the tenant's
+# indexing state.
+_UPSERT = (
+    f"WITH doc AS (INSERT INTO search.documents AS d ({_UPSERT_COLUMNS}) "
+    "SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::text, $7::text, $8::text, $9::text[], "
+    "$10::jsonb, search.weigh($10::jsonb, $11::text[], $12::text[], $13::text[], $14::text[]), $15::timestamptz, "
+    "$16::timestamptz, clock_timestamp() "
+    "WHERE NOT EXISTS (SELECT 1 FROM search.tombstones t WHERE t.tenant_id = $1::uuid AND t.type = $2::text "
+    "AND t.id = $3::uuid) "
+    f"{_ON_CONFLICT} RETURNING 1) "
+    "INSERT INTO search.index_state AS s (tenant_id, last_event_at, last_event_id, last_applied_at, events_applied) "
+    "VALUES ($1::uuid, $17::timestamptz, $18::text, clock_timestamp(), 1) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET last_event_at = greatest(s.last_event_at, EXCLUDED.last_event_at), "
+    "last_event_id = EXCLUDED.last_event_id, last_applied_at = EXCLUDED.last_applied_at, "
+    "events_applied = s.events_applied + 1"
 )
 _DELETE = text(
     "WITH gone AS (DELETE FROM search.documents WHERE tenant_id = CAST(:tenant AS uuid) AND type = :type "
@@ -136,10 +144,15 @@ async def apply_event(conn: AsyncConnection, event: dict[str, Any]) -> None:
             doc = document(rtype, record, subject)
             if doc is not None:
                 cfg = await load_config(conn, per_transaction=True)
-                await conn.execute(_UPSERT, document_params(str(tenant), doc, doc.updated_at or at, cfg))
-                applied = True
-            else:
-                log.warning("search: %s event %s carries no usable record id", event.get("type"), event.get("id"))
+                w = weight_arrays(cfg, doc.type)
+                raw = await conn.get_raw_connection()
+                pg = raw.driver_connection
+                assert pg is not None
+                await pg.execute(_UPSERT, tenant, doc.type, doc.id, doc.owner_id, doc.title, doc.subtitle, doc.stage,
+                                 doc.status, doc.tags, json.dumps(doc.data, default=str), w["a"], w["b"], w["c"],
+                                 w["d"], doc.created_at, doc.updated_at or at, at, str(event.get("id", "")))
+                return
+            log.warning("search: %s event %s carries no usable record id", event.get("type"), event.get("id"))
     if applied:
         await conn.execute(_STATE, {"tenant": str(tenant), "at": at, "event_id": str(event.get("id", ""))})
 
