@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 CONSUMER = "search"
 REINDEX_KIND = "search.reindex"
 REWEIGH_KIND = "search.reweigh"
-TOMBSTONE_DAYS = 8  # longer than the stream keeps events (7 days): no event can outlive its tombstone
 FACETS = ("type", "ownerId", "stage", "status", "tags")
 MAX_FACET_VALUES = 50
 MAX_SUGGESTIONS = 10
@@ -596,8 +595,6 @@ class SearchDomain:
         written = removed = 0
         if rebuilt:
             written, removed = await indexer.swap(conn, tenant, rebuilt, started)
-        await conn.execute(text("DELETE FROM search.tombstones WHERE deleted_at < now() - make_interval(days => :d)"),
-                           {"d": TOMBSTONE_DAYS})
         await emit(conn, SCHEMA, "crm.search.reindex.completed", str(job["id"]), {
             "jobId": str(job["id"]), "types": rebuilt, "skipped": [e["field"] for e in result.errors],
             "documents": result.succeeded, "written": written, "removed": removed})

@@ -157,9 +157,15 @@ async def apply_event(conn: AsyncConnection, event: dict[str, Any]) -> None:
         await conn.execute(_STATE, {"tenant": str(tenant), "at": at, "event_id": str(event.get("id", ""))})
 
 
+TOMBSTONE_DAYS = 8  # longer than the stream keeps events (7 days): no event outlives its tombstone
+
+
 async def remove(conn: AsyncConnection, tenant_id: str, record_type: str, ids: Sequence[uuid.UUID],
                  at: dt.datetime) -> None:
     await conn.execute(_DELETE, {"tenant": tenant_id, "type": record_type, "ids": list(ids), "at": at})
+    await conn.execute(text(
+        "DELETE FROM search.tombstones WHERE tenant_id = CAST(:tenant AS uuid) "
+        "AND deleted_at < now() - make_interval(days => :days)"), {"tenant": tenant_id, "days": TOMBSTONE_DAYS})
 
 
 # --- reindex: stage everything a source lists, then merge it in one statement per step ------

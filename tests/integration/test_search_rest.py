@@ -377,7 +377,8 @@ def test_reindex_rebuilds_the_index_from_the_services(api: httpx.Client, stack: 
     assert sorted(status["skippedTypes"]) == ["account", "activity", "deal", "lead"]
     r = api.post("/v1/search/reindex", headers=h(tenant), json={"types": ["contact", "robot"]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "types[1]"
-    assert api.get(f"/v1/search/reindex/{uuid.uuid4()}", headers=h(tenant)).status_code == 404
+    r = api.get(f"/v1/search/reindex/{uuid.uuid4()}", headers=h(tenant))
+    assert r.status_code == 404 and r.json()["errors"][0]["message"] == "job not found", "the rpc answered, not the edge"
 
 
 def test_status_reports_documents_and_lag(api: httpx.Client, tenant: dict[str, str]) -> None:
