@@ -188,7 +188,8 @@ class SearchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Autocomplete(self, request, context):
-        """Records whose title words start with the typed prefixes, for search-as-you-type.
+        """Search-as-you-type: records whose title starts with what was typed, then those with title
+        words starting so, then those with such an email, company or domain; each group in title order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,7 +59,9 @@ class SearchServiceStub:
     GetSuggestions: _grpc.UnaryUnaryMultiCallable[_search_service_pb2.GetSuggestionsRequest, _search_service_pb2.GetSuggestionsResponse]
     """"Did you mean": corrections of misspelled words from the words of the tenant's records."""
     Autocomplete: _grpc.UnaryUnaryMultiCallable[_search_service_pb2.AutocompleteRequest, _search_service_pb2.SearchResponse]
-    """Records whose title words start with the typed prefixes, for search-as-you-type."""
+    """Search-as-you-type: records whose title starts with what was typed, then those with title
+    words starting so, then those with such an email, company or domain; each group in title order.
+    """
     GetSearchConfig: _grpc.UnaryUnaryMultiCallable[_search_service_pb2.GetSearchConfigRequest, _search_service_pb2.SearchConfig]
     """The tenant's search configuration (defaults where it set nothing)."""
     UpdateSearchConfig: _grpc.UnaryUnaryMultiCallable[_search_service_pb2.UpdateSearchConfigRequest, _search_service_pb2.SearchConfig]
@@ -105,7 +107,9 @@ class SearchServiceAsyncStub(SearchServiceStub):
     GetSuggestions: _aio.UnaryUnaryMultiCallable[_search_service_pb2.GetSuggestionsRequest, _search_service_pb2.GetSuggestionsResponse]  # type: ignore[assignment]
     """"Did you mean": corrections of misspelled words from the words of the tenant's records."""
     Autocomplete: _aio.UnaryUnaryMultiCallable[_search_service_pb2.AutocompleteRequest, _search_service_pb2.SearchResponse]  # type: ignore[assignment]
-    """Records whose title words start with the typed prefixes, for search-as-you-type."""
+    """Search-as-you-type: records whose title starts with what was typed, then those with title
+    words starting so, then those with such an email, company or domain; each group in title order.
+    """
     GetSearchConfig: _aio.UnaryUnaryMultiCallable[_search_service_pb2.GetSearchConfigRequest, _search_service_pb2.SearchConfig]  # type: ignore[assignment]
     """The tenant's search configuration (defaults where it set nothing)."""
     UpdateSearchConfig: _aio.UnaryUnaryMultiCallable[_search_service_pb2.UpdateSearchConfigRequest, _search_service_pb2.SearchConfig]  # type: ignore[assignment]
@@ -208,7 +212,9 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _search_service_pb2.AutocompleteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_search_service_pb2.SearchResponse, _abc.Awaitable[_search_service_pb2.SearchResponse]]:
-        """Records whose title words start with the typed prefixes, for search-as-you-type."""
+        """Search-as-you-type: records whose title starts with what was typed, then those with title
+        words starting so, then those with such an email, company or domain; each group in title order.
+        """
 
     @_abc_1.abstractmethod
     def GetSearchConfig(
