@@ -9,6 +9,7 @@ the owning service would not show them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -271,6 +272,14 @@ class SearchDomain:
         task = asyncio.get_running_loop().create_task(wait_then_start(), name=f"start-{job_id}")
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
+
+    async def close(self) -> None:
+        """Stop waiting to start jobs (a queued job is resumed by the next process anyway)."""
+        for task in list(self._starting):
+            task.cancel()
+        for task in list(self._starting):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # --- searching ---------------------------------------------------------------------------
     async def search(self, req: SearchInput, *, require_query: bool) -> Results:

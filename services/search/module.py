@@ -20,6 +20,7 @@ async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     assert runtime.clients is not None
     domain = SearchDomain(runtime.db, runtime.jobs(SCHEMA), runtime.bus, runtime.clients)
     runtime.consume(SCHEMA, CONSUMER, INDEXED_SUBJECTS, domain.on_event)
+    runtime.on_stop.append(domain.close)
     search_service_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(domain), server)
 
 
