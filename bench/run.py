@@ -1,4 +1,4 @@
-"""`make bench`: the contacts API under load, REST through Envoy and gRPC direct, beside a floor.
+"""`make bench`: the contacts API under load, REST through Envoy and gRPC direct, beside a floor; then search.
 
 One run starts a DevStack exactly as the integration tests do (free ports, a temporary data
 folder), signs up a tenant, seeds contacts through the bulk endpoint, then for each request kind
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ import uvloop
 from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
 
 from bench import floor, scale
+from bench import search as search_bench
 from bench.loadgen import Call, HttpWorkers, encode_request, run_load
 from bench.procstat import CpuGroups
 from bench.stats import LoadResult, cpu_table, load_table, render_table
@@ -48,6 +50,7 @@ RPCS = {"get by id": "GetContact", "list limit=50": "ListContacts", "create": "C
 GROUPS = ("REST via Envoy", "gRPC direct", "floor")
 # The edge's per-user limits (standard: 1,000 an hour) would answer a benchmark with 429s.
 RATE_LIMITS = "standard=100000000/h,premium=100000000/h,api_integration=100000000/h,bulk=1000000/h"
+BENCH_RATE_LIMITS = RATE_LIMITS
 
 
 def log(message: str) -> None:
@@ -77,6 +80,8 @@ class Settings:
     deals: int
     contacts: int
     scale_concurrency: int
+    search_docs: int = 100_000
+    index_events: int = 3_000
 
 
 # --- setup -----------------------------------------------------------------------------
@@ -286,6 +291,7 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
         for kind in KINDS:  # each kind against the three targets in turn: every list sees the same rows
             for group in ("floor", "REST via Envoy", "gRPC direct"):
                 await wait_outbox_empty(admin)
+                await search_bench.wait_consumers_idle(stack.nats_url)  # indexing must not fall into a window
                 await asyncio.sleep(0.3)
                 workers: HttpWorkers | None = None
                 if group == "gRPC direct":
@@ -312,12 +318,13 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
         await wait_outbox_empty(admin)
         import_table = await import_bench(api, admin, tenant, cfg.import_rows)
         scale_text = await scale_bench(api, admin, stack.http_port, cfg, cpu)
+        search_text = await search_part(stack, admin, tenant, cfg, cpu) if cfg.search_docs else ""
     await admin.close()
 
     ordered = [results[(g, k)] for g in GROUPS for k in KINDS]
     # Rows find their floor by name: REST rows by kind, gRPC rows by rpc.
     floors = {k: results[("floor", k)] for k in KINDS} | {RPCS[k]: results[("floor", k)] for k in KINDS}
-    return report(cfg, ordered, floors, import_table, scale_text, load_before)
+    return report(cfg, ordered, floors, import_table, scale_text, load_before) + search_text
 
 
 def require_all_ok(r: LoadResult, workers: HttpWorkers | None) -> None:
@@ -364,6 +371,54 @@ async def scale_bench(api: httpx.AsyncClient, admin: asyncpg.Connection, port: i
         "CPU milliseconds per request at scale:",
         "",
         cpu_table(results),
+    ])
+
+
+async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant, cfg: Settings, cpu: CpuGroups) -> str:
+    """Indexing throughput, then autocomplete and global search over a large contact set."""
+    await search_bench.wait_consumers_idle(stack.nats_url)
+    await search_bench.wait_search_jobs(admin)  # the import above made the index rebuild contacts
+    log(f"search: indexing {cfg.index_events:,} contact events")
+    index_table = await search_bench.indexing_throughput(admin, stack.nats_url, cfg.index_events)
+    log(f"search: loading {cfg.search_docs:,} contacts straight into the index")
+    load_s = await search_bench.load_documents(admin, tenant.tenant_id, tenant.user_id, cfg.search_docs)
+    indexed = await admin.fetchval("SELECT count(*) FROM search.documents WHERE tenant_id = $1",
+                                   uuid.UUID(tenant.tenant_id))
+    log(f"search: loaded in {load_s:.1f}s; the tenant's index holds {indexed:,} documents")
+    rows = []
+    # At the bench's concurrency (throughput; latency is then mostly queueing on 2 cores), and one
+    # request at a time (the latency a lone user sees).
+    for name, build, inflight in (
+        ("search autocomplete", search_bench.autocomplete_workers, cfg.concurrency),
+        ("search global", search_bench.global_workers, cfg.concurrency),
+        ("search autocomplete, 1 in flight", search_bench.autocomplete_workers, 1),
+        ("search global, 1 in flight", search_bench.global_workers, 1),
+    ):
+        workers = build(stack.http_port, tenant.rest_headers())
+        await search_bench.wait_consumers_idle(stack.nats_url)
+        await search_bench.wait_search_jobs(admin)
+        await workers.probe()
+        r = await run_load("REST via Envoy", name, workers, concurrency=inflight, warmup=cfg.warmup,
+                           duration=cfg.duration, cpu=cpu)
+        workers.close()
+        rows.append(r)
+        log(f"REST via Envoy  {name:32} {r.rate:8,.0f} req/s  p50 {r.latency_ms(50):6.2f} ms  "
+            f"p99 {r.latency_ms(99):6.2f} ms  errors {r.errors}")
+    return "\n".join([
+        "",
+        "",
+        (f"Search over {indexed:,} contact documents in one tenant ({cfg.search_docs:,} loaded straight into the "
+         f"index in {load_s:.1f} s, the rest indexed from events); {cfg.concurrency} concurrent requests or one, "
+         f"{cfg.duration:g} s measured. Autocomplete: 2 to 5 letters of a common first or last name, or a first "
+         "name and two letters, 10 results. Global search: whole names, companies and emails, one in five "
+         "misspelled, 20 results with highlights and the total count."),
+        "",
+        load_table(rows, {}),
+        "",
+        cpu_table(rows),
+        "",
+        index_table,
+        "",
     ])
 
 
@@ -427,12 +482,19 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                         "1000000 for the full size)")
     p.add_argument("--scale-concurrency", type=int, default=int(env("BENCH_SCALE_CONCURRENCY", "4")),
                    help="requests in flight on the large lists (BENCH_SCALE_CONCURRENCY, default 4)")
+    p.add_argument("--search-docs", type=int, default=int(env("BENCH_SEARCH_DOCS", "100000")),
+                   help="contacts loaded into the search index for the search rows; 1000000 works, slowly; "
+                        "0 skips search (BENCH_SEARCH_DOCS, default 100000)")
+    p.add_argument("--index-events", type=int, default=int(env("BENCH_INDEX_EVENTS", "3000")),
+                   help="contact events published to time the indexer (BENCH_INDEX_EVENTS, default 3000)")
     a = p.parse_args(argv)
+    if a.search_docs < 0 or a.index_events < 1:
+        p.error("search docs must be 0 or more, index events positive")
     if (a.concurrency < 1 or a.duration <= 0 or a.warmup < 0 or a.seed < 1 or a.import_rows < 1 or a.deals < 1
             or a.contacts < 1 or a.scale_concurrency < 1):
         p.error("concurrency, duration, seed, import rows, deals and contacts must be positive")
     return Settings(a.concurrency, a.duration, a.warmup, a.seed, a.import_rows, a.deals, a.contacts,
-                    a.scale_concurrency)
+                    a.scale_concurrency, a.search_docs, a.index_events)
 
 
 def main(argv: list[str] | None = None) -> None:

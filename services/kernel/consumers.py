@@ -36,6 +36,7 @@ Handler = Callable[[AsyncConnection, dict[str, Any]], Awaitable[FollowUp | None]
 PRUNE_EVERY_SECONDS = 3600.0
 KEEP_IDS_DAYS = 8  # longer than the stream keeps events (7 days): older ids cannot come back
 FETCH_SECONDS = 1.0
+DRAIN_SECONDS = 0.01  # how long to wait for more once one event has arrived
 MAX_DELIVERIES = 20  # then the event is parked (logged, terminated) instead of blocking the stream
 
 
@@ -88,6 +89,16 @@ class DurableConsumer:
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()
 
+    async def _fetch(self) -> list[Any]:
+        """The next events, as soon as there is one. A pull for a whole batch would hold a lone
+        event until the batch fills or the pull expires (up to FETCH_SECONDS late), so wait for
+        one, then take what else is already there."""
+        msgs: list[Any] = await self._sub.fetch(1, timeout=FETCH_SECONDS)
+        if self.batch > 1:
+            with contextlib.suppress(TimeoutError, NatsTimeout):
+                msgs += await self._sub.fetch(self.batch - 1, timeout=DRAIN_SECONDS)
+        return msgs
+
     async def _prune(self) -> None:
         async with self.db.transaction(tenant_id="") as conn:
             await conn.execute(text(f'DELETE FROM "{self.schema}".processed_events WHERE consumer = :c '
@@ -104,7 +115,7 @@ class DurableConsumer:
                 except Exception:
                     log.warning("consumer %s: pruning processed ids failed", self.name, exc_info=True)
             try:
-                msgs = await self._sub.fetch(self.batch, timeout=FETCH_SECONDS)
+                msgs = await self._fetch()
             except (TimeoutError, NatsTimeout):
                 continue
             except asyncio.CancelledError:

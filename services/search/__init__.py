@@ -1,0 +1,1 @@
+"""Full-text search over the CRM records, fed by the owning services' events."""
