@@ -22,14 +22,14 @@ local LOCAL_CODES = { [400] = "BAD_REQUEST", [401] = "UNAUTHENTICATED", [403] = 
 
 local MESSAGES = { [400] = "Bad request", [401] = "Authentication required",
   [403] = "Permission denied", [404] = "Not found", [405] = "Method not allowed",
-  [408] = "Request timeout", [409] = "Conflict", [413] = "Request body too large",
+  [408] = "Request timeout", [409] = "Conflict", [412] = "Precondition failed", [413] = "Request body too large",
   [422] = "Validation failed", [429] = "Too many requests", [431] = "Request headers too large",
   [500] = "Internal server error", [501] = "Not implemented", [502] = "Bad gateway",
   [503] = "Service unavailable", [504] = "Gateway timeout" }
 
 -- Headers a service may set on its REST answer, sent as `x-crm-header-<name>` metadata (see
 -- services.kernel.context.set_response_header); any other x-crm-header-* is dropped.
-local FORWARDED_HEADERS = { "cache-control", "pragma", "location", "retry-after", "www-authenticate" }
+local FORWARDED_HEADERS = { "cache-control", "pragma", "location", "retry-after", "www-authenticate", "etag" }
 
 -- Envoy's own text helps the caller here (transcoder parse errors, JWT verdicts); elsewhere it
 -- would only leak internals (upstream reset reasons ...).

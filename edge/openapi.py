@@ -157,10 +157,17 @@ _ERRORS: Final[tuple[tuple[int, str], ...]] = (
     (503, "ServiceUnavailable"),
 )
 
+_PRECONDITION_FAILED: Final = 412  # only on conditional rpcs (services/kernel/preconditions.py)
 _TOO_MANY_REQUESTS: Final = 429
 _SERVICE_UNAVAILABLE: Final = 503
 _TENANT_HEADER: Final = "X-Tenant-ID"
 _REQUEST_ID_HEADER: Final = "X-Request-ID"
+_IF_MATCH_HEADER: Final = "If-Match"
+_ETAG_HEADER: Final = {
+    "description": "The record's entity tag: send it back in `If-Match` to change the record only "
+    "if nobody changed it since.",
+    "schema": {"type": "string"},
+}
 
 _BINARY: Final[Schema] = {"type": "string", "format": "binary"}
 
@@ -286,6 +293,7 @@ class _Policy(Protocol):
     public: bool
     success_status: int
     rate_class: str
+    conditional: bool
 
 
 def _policy_extension() -> Any:
@@ -537,6 +545,8 @@ class _Builder:
         self.paths: dict[str, dict[str, Schema]] = {}
         self.operation_ids: set[str] = set()
         self.tags: dict[str, str] = {}
+        # Records answered with an ETag: what conditional rpcs change (policy.versioned_records).
+        self.versioned: set[str] = set()
 
     # -- field paths ---------------------------------------------------------------------------
 
@@ -678,6 +688,9 @@ class _Builder:
         }
         for status, name in _ERRORS:
             responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
+        if policy.conditional:
+            operation["parameters"].append({"$ref": f"#/components/parameters/{_IF_MATCH_HEADER}"})
+            responses[str(_PRECONDITION_FAILED)] = {"$ref": "#/components/responses/PreconditionFailed"}
         operation["responses"] = responses
         if policy.public:
             operation["security"] = []
@@ -845,7 +858,10 @@ class _Builder:
                 "errors": {"type": "array", "items": _ref("ErrorDetail")},
             },
         }
-        return {"description": description, "content": {"application/json": {"schema": envelope}}}
+        answer: Schema = {"description": description, "content": {"application/json": {"schema": envelope}}}
+        if output_name in self.versioned and not binding.response_body:
+            answer["headers"] = {"ETag": _ETAG_HEADER}
+        return answer
 
     # -- document ------------------------------------------------------------------------------
 
@@ -853,6 +869,12 @@ class _Builder:
         schemas = self.schemas.components
         schemas.update(self._envelope_schemas())
         responses: Schema = {}
+        responses["PreconditionFailed"] = {
+            "description": _status_phrase(_PRECONDITION_FAILED)
+            + ": `If-Match` names a version that is no longer current; nothing was changed.",
+            "content": {"application/json": {"schema": _ref("ErrorEnvelope")}},
+            "headers": {"ETag": _ETAG_HEADER},
+        }
         for status, name in _ERRORS:
             response: Schema = {
                 "description": _status_phrase(status),
@@ -916,6 +938,14 @@ class _Builder:
                         "required": False,
                         "description": "Tenant of the request; must match the token's tenant.",
                         "schema": {"type": "string", "format": "uuid"},
+                    },
+                    _IF_MATCH_HEADER: {
+                        "name": _IF_MATCH_HEADER,
+                        "in": "header",
+                        "required": False,
+                        "description": "Change the record only if its current `ETag` is one of these "
+                        "(or `*`); otherwise 412 and nothing changes.",
+                        "schema": {"type": "string"},
                     },
                     _REQUEST_ID_HEADER: {
                         "name": _REQUEST_ID_HEADER,
@@ -1014,6 +1044,11 @@ def build(descriptor_path: str) -> dict[str, Any]:
     fds = descriptor_pb2.FileDescriptorSet.FromString(Path(descriptor_path).read_bytes())
     index = _Index(fds)
     builder = _Builder(index, policy)
+    for service in index.services:
+        for method in service.methods:
+            if _extension(method.proto.options, policy).conditional:
+                builder.versioned.add(method.proto.output_type.lstrip("."))
+    builder.versioned.discard("google.protobuf.Empty")
     for service in sorted(index.services, key=lambda s: (s.package, s.name)):
         if service.package.startswith(PACKAGE_PREFIX):
             builder.add_service(service)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.accounts import rules
 from services.accounts.rules import WRITABLE_FIELDS, camel, check, check_territory
 from services.accounts.tables import SCHEMA, accounts, merges, territories
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.db import Database, every_owner_visible
 from services.kernel.errors import (
     AlreadyExists,
@@ -325,7 +325,9 @@ class AccountsDomain:
         if problems:
             raise validation(problems)
         async with self.db.transaction() as conn:
-            return await self._change(conn, await self._get(conn, key, lock=True), clean)
+            before = await self._get(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
+            return await self._change(conn, before, clean)
 
     async def set_parent(self, account_id: str, parent_id: str) -> RowMapping:
         key = parse_id(account_id)
@@ -365,6 +367,7 @@ class AccountsDomain:
         key = parse_id(account_id)
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             await self._refuse_if_merge_target(conn, key)
             await self._lock_hierarchy(conn)
             # Every child, also those the caller cannot see: a child the caller may not change

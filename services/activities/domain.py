@@ -18,7 +18,7 @@ from services.activities import caldav, ical, rules
 from services.activities.config import ActivitiesConfig
 from services.activities.relations import AUTH, NotDeployed, Related, Relations
 from services.activities.tables import SCHEMA, activities, calendar_connections, calendar_items, participants
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.db import Database
 from services.kernel.errors import Conflict, FieldViolation, InvalidArgument, NotFound, validation
 from services.kernel.events import emit
@@ -195,6 +195,7 @@ class ActivitiesDomain:
                     FieldViolation("updateMask", f"not a writable field: {rules.camel(n)}") for n in sorted(unknown)])
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
+        preconditions.require_current(before["updated_at"])  # early, before checking links elsewhere
         merged = {name: before[name] for name in rules.WRITABLE}
         incoming = {k: v for k, v in values.items() if mask is None or k in mask}
         if mask is None:
@@ -207,6 +208,7 @@ class ActivitiesDomain:
         clean, unverified = await self._checked(merged, before)
         async with self.db.transaction() as conn:
             current = await self._get(conn, key, lock=True)
+            preconditions.require_current(current["updated_at"])
             return await self._apply(conn, current, clean, unverified)
 
     async def _apply(self, conn: AsyncConnection, before: RowMapping, clean: Mapping[str, Any],
@@ -237,6 +239,7 @@ class ActivitiesDomain:
         key = parse_id(activity_id)
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             await self._delete(conn, before)
 
     async def _delete(self, conn: AsyncConnection, before: Mapping[Any, Any]) -> None:

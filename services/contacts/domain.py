@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.contacts import dedupe, tabular
 from services.contacts.rules import RELATIONSHIP_TYPES, WRITABLE_FIELDS, camel, check
 from services.contacts.tables import SCHEMA, contacts, relationships
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.db import Database, Row, raw_query
 from services.kernel.errors import (
     AlreadyExists,
@@ -158,6 +158,7 @@ class ContactsDomain:
             raise validation(problems)
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             if clean.get("account_id") != before["account_id"]:  # a link kept as it is is not re-checked
                 await self._check_account(clean.get("account_id"))
             merged = {**dict(before), **clean}
@@ -178,6 +179,7 @@ class ContactsDomain:
         key = parse_id(contact_id)
         async with self.db.transaction() as conn:
             before = await self._get(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             await conn.execute(delete(contacts).where(c.id == key))
             await emit(conn, SCHEMA, "crm.contacts.contact.deleted", str(key), {"contact": public(before)})
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.deals import rules
 from services.deals.peers import PipelineInfo, PipelinesPeer, ReferencesPeer, StageInfo
 from services.deals.tables import SCHEMA, deals, history
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.db import Database
 from services.kernel.errors import (
     Conflict,
@@ -253,6 +253,7 @@ class DealsDomain:
         if problems:
             raise validation(problems)
         before = await self.get(deal_id)
+        preconditions.require_current(before["updated_at"])  # early, before asking pipelines
         target_pipeline = clean.get("pipeline_id") or before["pipeline_id"]
         target_stage = clean.get("stage_id")
         moving = target_pipeline != before["pipeline_id"] or (target_stage is not None and target_stage != before["stage_id"])
@@ -270,6 +271,7 @@ class DealsDomain:
         try:
             async with self.db.transaction() as conn:
                 locked = await self._row(conn, key, lock=True)
+                preconditions.require_current(locked["updated_at"])
                 if (locked["pipeline_id"], locked["stage_id"]) != (before["pipeline_id"], before["stage_id"]) and moving:
                     raise Conflict("the deal moved meanwhile; read it again and retry", reason="CONCURRENT_MOVE")
                 if placement is not None:
@@ -292,6 +294,7 @@ class DealsDomain:
         key = parse_id(deal_id)
         async with self.db.transaction() as conn:
             before = await self._row(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             await conn.execute(delete(deals).where(d.id == key))
             await emit(conn, SCHEMA, "crm.deals.deal.deleted", str(key), {"deal": public(before)})
 
@@ -305,6 +308,7 @@ class DealsDomain:
         if problems:
             raise validation(problems)
         before = await self.get(deal_id)
+        preconditions.require_current(before["updated_at"])
         pipeline = await self.pipelines.get(str(before["pipeline_id"]))
         stage = pipeline.stage(str(stage_key))
         if stage is None:
@@ -313,6 +317,7 @@ class DealsDomain:
             return before  # already there: nothing moves, no history
         async with self.db.transaction() as conn:
             locked = await self._row(conn, key, lock=True)
+            preconditions.require_current(locked["updated_at"])
             if locked["pipeline_id"] != before["pipeline_id"]:
                 raise Conflict("the deal changed pipeline meanwhile; retry", reason="CONCURRENT_MOVE")
             return await self._move(conn, locked, pipeline, stage, {}, " ".join(lost_reason.split()))

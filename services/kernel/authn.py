@@ -179,4 +179,5 @@ class TokenVerifier:
             client_id=str(claims.get("cid", "")),
             client_ip=base.client_ip,
             user_agent=base.user_agent,
+            if_match=base.if_match,
         )

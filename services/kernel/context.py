@@ -31,6 +31,7 @@ class RequestContext:
     # Set by the interceptor from the rpc's resource and enforced by row-level security.
     read_owners: tuple[str, ...] | None = None
     write_owners: tuple[str, ...] | None = None
+    if_match: str = ""  # the caller's If-Match header, for conditional rpcs (kernel.preconditions)
 
     @property
     def authenticated(self) -> bool:
@@ -105,7 +106,7 @@ def reset(token: contextvars.Token[RequestContext]) -> None:
 
 # Response headers a service may set; edge/envelope.lua copies exactly these (sent as
 # `x-crm-header-<name>` metadata) onto the REST answer and drops any other.
-RESPONSE_HEADERS = frozenset({"cache-control", "pragma", "location", "retry-after", "www-authenticate"})
+RESPONSE_HEADERS = frozenset({"cache-control", "pragma", "location", "retry-after", "www-authenticate", "etag"})
 # Members the envelope owns; extra top-level members may not shadow them.
 ENVELOPE_MEMBERS = frozenset({"success", "data", "meta", "errors"})
 

@@ -179,7 +179,8 @@ class Host:
         descriptors = [d for m in self.modules for d in m.descriptors]
         server = self.server = grpc.aio.server(
             interceptors=[KernelInterceptor(policy.policies(descriptors), verifier, [access_log.observe], self.meter,
-                                            IdempotencyKeys(bus), policy.post_responses(descriptors))],
+                                            IdempotencyKeys(bus), policy.post_responses(descriptors),
+                                            policy.versioned_records(descriptors))],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

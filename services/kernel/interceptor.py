@@ -26,7 +26,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry import propagate, trace
 
-from services.kernel import context, wire
+from services.kernel import context, preconditions, wire
 from services.kernel.authn import TokenVerifier
 from services.kernel.errors import DomainError, from_database
 from services.kernel.idempotency import IdempotencyKeys
@@ -98,12 +98,14 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, policies: dict[str, annotations_pb2.MethodPolicy], verifier: TokenVerifier,
                  observers: list[Observer] | None = None, meter: ApiCallMeter | None = None,
                  idempotency: IdempotencyKeys | None = None,
-                 post_responses: dict[str, type[Message]] | None = None) -> None:
+                 post_responses: dict[str, type[Message]] | None = None,
+                 versioned: frozenset[str] = frozenset()) -> None:
         self.policies = policies
         self.verifier = verifier
         self.observers = observers or []
         self.idempotency = idempotency
         self.post_responses = post_responses or {}
+        self.versioned = versioned  # records answered with an ETag (policy.versioned_records)
         self.meter = meter or ApiCallMeter()  # API calls per tenant, for the tenants' usage
 
     def _observe(self, method: str, policy: annotations_pb2.MethodPolicy, response: Message | None) -> None:
@@ -145,6 +147,7 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             # client claimed (spoofable, so never used for throttling or audit).
             client_ip=md.get("x-forwarded-for", "").split(",")[-1].strip() or (ctx.peer() or ""),
             user_agent=md.get("user-agent", ""),
+            if_match=md.get("if-match", "") if policy.conditional else "",
         )
         if policy.public:
             # A public rpc still learns who calls when a valid token comes along (logout, refresh).
@@ -197,6 +200,9 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
     def _unary(self, method: str, policy: annotations_pb2.MethodPolicy, inner: Any) -> Any:
         async def answer(request: Message, ctx: grpc.aio.ServicerContext[Any, Any]) -> tuple[Message, list[tuple[str, str]]]:
             response: Message = await inner(request, ctx)
+            tag = preconditions.response_tag(response, self.versioned)
+            if tag is not None:
+                context.extras().headers.setdefault("etag", tag)
             trailers: list[tuple[str, str]] = []
             if policy.success_status:
                 trailers.append(("x-crm-http-status", str(policy.success_status)))

@@ -60,6 +60,17 @@ def permission_catalogue() -> dict[str, list[str]]:
     return {name: sorted(rpcs) for name, rpcs in sorted(catalogue.items())}
 
 
+def versioned_records(services: list[ServiceDescriptor]) -> frozenset[str]:
+    """Full names of the records that carry an entity tag: those a `conditional` rpc changes."""
+    found: set[str] = set()
+    for service in services:
+        for method in service.methods:
+            if method.GetOptions().Extensions[annotations_pb2.policy].conditional:
+                found.add(method.output_type.full_name)
+    found.discard("google.protobuf.Empty")  # a conditional delete answers nothing
+    return frozenset(found)
+
+
 def post_responses(services: list[ServiceDescriptor]) -> dict[str, type[Message]]:
     """`/<package>.<Service>/<Method>` -> its answer's class, for the rpcs bound to HTTP POST
     (those `Idempotency-Key` applies to)."""

@@ -18,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.db import Database
 from services.kernel.errors import (
     AlreadyExists,
@@ -219,6 +219,7 @@ class LeadsDomain:
             raise validation(problems)
         async with self.db.transaction() as conn:
             before = await self.fetch(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             refusal = frozen(before)
             if refusal:
                 raise refusal
@@ -245,6 +246,7 @@ class LeadsDomain:
         key = parse_id(lead_id)
         async with self.db.transaction() as conn:
             before = await self.fetch(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             if before["status"] == "converting":
                 raise FailedPrecondition("the lead is being converted", reason="CONVERSION_IN_PROGRESS")
             await conn.execute(delete(leads).where(c.id == key))

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.auth import identity, passwords
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.authn import BUILTIN_ROLES, RevokedSessions
 from services.kernel.db import Database
 from services.kernel.errors import (
@@ -325,6 +325,7 @@ class UsersDomain:
             raise validation(problems)
         async with self.db.transaction() as conn:
             before = await self._user(conn, key, lock=True)
+            preconditions.require_current(before["updated_at"])
             if (roles or (mask and "roles" in mask)) and sorted(set(roles)) != sorted(before["roles"]):
                 raise InvalidArgument(
                     "roles change only through POST /v1/users/{id}/roles and DELETE /v1/users/{id}/roles/{roleId}",
@@ -355,6 +356,7 @@ class UsersDomain:
         key = parse_id(user_id)
         async with self.db.transaction() as conn:
             target = await self._user(conn, key, lock=True)
+            preconditions.require_current(target["updated_at"])
             await self._require_outranks(conn, target)
             await self._require_other_admin(conn, target)
             await conn.execute(

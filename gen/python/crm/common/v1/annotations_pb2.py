@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63rm/common/v1/annotations.proto\x12\rcrm.common.v1\x1a google/protobuf/descriptor.proto\"^\n\x0cMethodPolicy\x12\x12\n\npermission\x18\x01 \x01(\t\x12\x0e\n\x06public\x18\x02 \x01(\x08\x12\x16\n\x0esuccess_status\x18\x03 \x01(\x05\x12\x12\n\nrate_class\x18\x04 \x01(\t:M\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1b.crm.common.v1.MethodPolicyB;Z9github.com/crm-platform/crm/gen/go/crm/common/v1;commonv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63rm/common/v1/annotations.proto\x12\rcrm.common.v1\x1a google/protobuf/descriptor.proto\"s\n\x0cMethodPolicy\x12\x12\n\npermission\x18\x01 \x01(\t\x12\x0e\n\x06public\x18\x02 \x01(\x08\x12\x16\n\x0esuccess_status\x18\x03 \x01(\x05\x12\x12\n\nrate_class\x18\x04 \x01(\t\x12\x13\n\x0b\x63onditional\x18\x05 \x01(\x08:M\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1b.crm.common.v1.MethodPolicyB;Z9github.com/crm-platform/crm/gen/go/crm/common/v1;commonv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z9github.com/crm-platform/crm/gen/go/crm/common/v1;commonv1'
   _globals['_METHODPOLICY']._serialized_start=84
-  _globals['_METHODPOLICY']._serialized_end=178
+  _globals['_METHODPOLICY']._serialized_end=199
 # @@protoc_insertion_point(module_scope)

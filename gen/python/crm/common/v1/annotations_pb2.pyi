@@ -30,6 +30,7 @@ class MethodPolicy(_message.Message):
     PUBLIC_FIELD_NUMBER: _builtins.int
     SUCCESS_STATUS_FIELD_NUMBER: _builtins.int
     RATE_CLASS_FIELD_NUMBER: _builtins.int
+    CONDITIONAL_FIELD_NUMBER: _builtins.int
     permission: _builtins.str
     """Permission the caller needs, as "resource:action" (e.g. "contacts:read"). Empty means any
     authenticated caller of the tenant.
@@ -45,6 +46,11 @@ class MethodPolicy(_message.Message):
     the caller's tier (standard 1000, premium 5000, api_integration 10000), "bulk" for bulk,
     import and export calls (100 whatever the tier). See edge/ratelimit.
     """
+    conditional: _builtins.bool
+    """The rpc changes or deletes one record and honours `If-Match` (entity tags from the record's
+    `ETag`): a tag that is no longer current answers 412 and changes nothing. See
+    services/kernel/preconditions.py.
+    """
     def __init__(
         self,
         *,
@@ -52,10 +58,11 @@ class MethodPolicy(_message.Message):
         public: _builtins.bool = ...,
         success_status: _builtins.int = ...,
         rate_class: _builtins.str = ...,
+        conditional: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["permission", b"permission", "public", b"public", "rate_class", b"rate_class", "success_status", b"success_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditional", b"conditional", "permission", b"permission", "public", b"public", "rate_class", b"rate_class", "success_status", b"success_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
