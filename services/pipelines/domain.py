@@ -18,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.kernel import context, listing
+from services.kernel import context, listing, preconditions
 from services.kernel.db import Database
 from services.kernel.errors import (
     AlreadyExists,
@@ -202,6 +202,7 @@ class PipelinesDomain:
             raise validation(problems)
         async with self.db.transaction() as conn:
             before = await self._view(conn, key, lock=True)
+            preconditions.require_current(before.row["updated_at"])
             if sent_stages and (mask is None or "stages" in mask) and not _same_stages(before.stages, sent_stages):
                 raise validation([FieldViolation("stages", "stages change through the stage endpoints "
                                                  "(add, update, delete, reorder)", "READ_ONLY")])
@@ -221,7 +222,7 @@ class PipelinesDomain:
     async def delete(self, pipeline_id: str) -> None:
         key = parse_id(pipeline_id)
         async with self.db.transaction() as conn:
-            await self._row(conn, key)
+            preconditions.require_current((await self._row(conn, key))["updated_at"])  # early, before asking deals
         if self.deals.deployed():
             count = await self.deals.count(pipeline_id=str(key))
             if count:
@@ -229,6 +230,7 @@ class PipelinesDomain:
                                          reason="PIPELINE_HAS_DEALS")
         async with self.db.transaction() as conn:
             before = await self._view(conn, key, lock=True)
+            preconditions.require_current(before.row["updated_at"])
             rule_ids = select(rules.c.id).where(rules.c.pipeline_id == key)
             await conn.execute(delete(idle_rules).where(idle_rules.c.rule_id.in_(rule_ids)))
             await conn.execute(delete(pipelines).where(p_.id == key))
@@ -348,6 +350,7 @@ class PipelinesDomain:
             if stage["archived_at"] is None:
                 await conn.execute(update(stages).where(s_.id == skey).values(
                     archived_at=text("now()"), position=-1 - stage["position"]))
+                await self._touch(conn, key)  # the stage is gone from the pipeline's answer
         # 2. Move the stage's deals (or refuse when some remain and no target was named).
         moved = 0
         try:
@@ -391,6 +394,7 @@ class PipelinesDomain:
             order.insert(min(-1 - row["position"], len(order)), skey)
             await conn.execute(update(stages).where(s_.id == skey).values(archived_at=None, position=len(order) + 1000))
             await self._write_order(conn, order)
+            await self._touch(conn, key)
 
     async def reorder(self, pipeline_id: str, stage_ids: Sequence[str]) -> PipelineView:
         key = parse_id(pipeline_id)

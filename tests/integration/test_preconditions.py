@@ -13,7 +13,7 @@ import pytest
 
 from services.kernel import policy
 from tests.integration.conftest import account
-from tests.integration.sales import default_pipeline, make_deal
+from tests.integration.sales import default_pipeline, make_deal, make_pipeline
 from tests.integration.users_support import h, make_user
 
 Change = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
@@ -68,7 +68,22 @@ class Case:
 
 _ACCOUNT, _CONTACT, _DEAL = "/v1/accounts/{id}", "/v1/contacts/{id}", "/v1/deals/{id}"
 _LEAD, _ACTIVITY, _USER = "/v1/leads/{id}", "/v1/activities/{id}", "/v1/users/{id}"
-_account = lambda api, t: account(api, t, "Tagged")
+_PIPELINE = "/v1/pipelines/{id}"
+
+
+def _account(api: httpx.Client, t: dict[str, str]) -> str:
+    return account(api, t, "Tagged")
+
+
+def _pipeline(api: httpx.Client, t: dict[str, str]) -> str:
+    return str(make_pipeline(api, t, f"Tagged {uuid.uuid4().hex[:6]}")["id"])
+
+
+def _rename_first_stage(api: httpx.Client, t: dict[str, str], pipeline: str) -> Change:
+    first = api.get(f"/v1/pipelines/{pipeline}", headers=h(t)).json()["data"]["stages"][0]["id"]
+    return ("PUT", f"/v1/pipelines/{pipeline}/stages/{first}", {"name": "Renamed stage"})
+
+
 SWEEP: dict[str, Case] = {
     "UpdateAccount": Case(_account, _ACCOUNT, _update(_ACCOUNT, "industry", "Theirs"), _update(_ACCOUNT, "name", "Mine")),
     "DeleteAccount": Case(_account, _ACCOUNT, _update(_ACCOUNT, "industry", "Theirs"), _delete(_ACCOUNT)),
@@ -85,6 +100,10 @@ SWEEP: dict[str, Case] = {
     "DeleteActivity": Case(_activity, _ACTIVITY, _update(_ACTIVITY, "body", "Theirs"), _delete(_ACTIVITY)),
     "UpdateUser": Case(_user, _USER, _update(_USER, "lastName", "Theirs"), _update(_USER, "firstName", "Mine")),
     "DeleteUser": Case(_user, _USER, _update(_USER, "lastName", "Theirs"), _delete(_USER)),
+    # A pipeline's tag also moves when one of its stages changes (the stages are part of it).
+    "UpdatePipeline": Case(_pipeline, _PIPELINE, _rename_first_stage, 
+                           lambda api, t, i: ("PUT", f"/v1/pipelines/{i}", {"name": "Mine", "description": "Mine"})),
+    "DeletePipeline": Case(_pipeline, _PIPELINE, _rename_first_stage, _delete(_PIPELINE)),
 }
 
 
@@ -109,9 +128,9 @@ def test_a_stale_if_match_changes_nothing(api: httpx.Client, tenant: dict[str, s
     stale = first.headers["etag"]
     theirs = _send(api, tenant, case.edit(api, tenant, record))  # someone else's change in between
     assert theirs.status_code == 200, theirs.text
-    current = theirs.headers["etag"]
+    reread = api.get(path, headers=h(tenant))
+    current, before = reread.headers["etag"], reread.json()["data"]
     assert current != stale
-    before = api.get(path, headers=h(tenant)).json()["data"]
 
     refused = _send(api, tenant, case.change(api, tenant, record), **{"if-match": stale})
     assert refused.status_code == 412, refused.text
