@@ -206,6 +206,18 @@ function envoy_on_request(handle)
   for _, k in ipairs(spoofed) do
     headers:remove(k)
   end
+  -- gRPC metadata keys are [0-9a-z_.-] only; a header name with other characters (`|`, `$`, `#`
+  -- ... are legal in HTTP) would make the service refuse the whole call with a 500. Such a
+  -- header cannot mean anything to the services: drop it.
+  local unnamable = {}
+  for k, _ in pairs(headers) do
+    if k:sub(1, 1) ~= ":" and k:find("[^%w_%.%-]") then
+      unnamable[#unnamable + 1] = k
+    end
+  end
+  for _, k in ipairs(unnamable) do
+    headers:remove(k)
+  end
   local rid = headers:get("x-request-id")
   if rid == nil or #rid > 128 or not rid:match("^[%w%-%._:]+$") then
     rid = new_request_id()

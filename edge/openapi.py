@@ -163,6 +163,7 @@ _SERVICE_UNAVAILABLE: Final = 503
 _TENANT_HEADER: Final = "X-Tenant-ID"
 _REQUEST_ID_HEADER: Final = "X-Request-ID"
 _IF_MATCH_HEADER: Final = "If-Match"
+_IDEMPOTENCY_HEADER: Final = "Idempotency-Key"  # every unary POST (services/kernel/idempotency.py)
 _ETAG_HEADER: Final = {
     "description": "The record's entity tag: send it back in `If-Match` to change the record only "
     "if nobody changed it since.",
@@ -688,6 +689,8 @@ class _Builder:
         }
         for status, name in _ERRORS:
             responses[str(status)] = {"$ref": f"#/components/responses/{name}"}
+        if binding.method == "post" and not proto.server_streaming:
+            operation["parameters"].append({"$ref": f"#/components/parameters/{_IDEMPOTENCY_HEADER}"})
         if policy.conditional:
             operation["parameters"].append({"$ref": f"#/components/parameters/{_IF_MATCH_HEADER}"})
             responses[str(_PRECONDITION_FAILED)] = {"$ref": "#/components/responses/PreconditionFailed"}
@@ -938,6 +941,15 @@ class _Builder:
                         "required": False,
                         "description": "Tenant of the request; must match the token's tenant.",
                         "schema": {"type": "string", "format": "uuid"},
+                    },
+                    _IDEMPOTENCY_HEADER: {
+                        "name": _IDEMPOTENCY_HEADER,
+                        "in": "header",
+                        "required": False,
+                        "description": "Makes a retry safe: the first answer for this key is kept 24 hours and "
+                        "replayed for a retry with the same body; the same key with another body is refused "
+                        "(422 `IDEMPOTENCY_KEY_REUSED`).",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                     },
                     _IF_MATCH_HEADER: {
                         "name": _IF_MATCH_HEADER,

@@ -47,3 +47,19 @@ def test_a_failed_attempt_leaves_the_key_free(api: httpx.Client, tenant: dict[st
     someone = sign_up(api)
     r = api.post("/v1/contacts", headers={**h(someone), **other_user}, json={"firstName": "Theirs"})
     assert r.status_code == 201  # keys are per caller: another user's key never answers this one
+
+
+def test_a_key_with_bytes_beyond_ascii_still_works(api: httpx.Client, tenant: dict[str, str]) -> None:
+    """HTTP allows such bytes in a header value (obs-text); the key keeps working."""
+    key = f"clé-{uuid.uuid4()}-¥".encode("latin-1")
+    first = api.post("/v1/contacts", headers={**h(tenant), "idempotency-key": key}, json={"firstName": "Latin"})
+    again = api.post("/v1/contacts", headers={**h(tenant), "idempotency-key": key}, json={"firstName": "Latin"})
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]
+
+
+def test_headers_grpc_cannot_carry_are_no_reason_to_fail(api: httpx.Client, tenant: dict[str, str]) -> None:
+    """Names like `x$y` are legal HTTP but not gRPC metadata: the edge drops them, the call goes on."""
+    r = api.post("/v1/contacts", headers={**h(tenant), "x$note|#1": "a", "^v": "", "idempotency-key": str(uuid.uuid4())},
+                 json={"firstName": "Odd"})
+    assert r.status_code == 201, r.text
