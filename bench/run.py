@@ -263,9 +263,9 @@ async def import_bench(api: httpx.AsyncClient, admin: asyncpg.Connection, tenant
 def cpu_groups(stack: DevStack, floor_proc: subprocess.Popen[bytes]) -> CpuGroups:
     groups = CpuGroups()
     groups.add("client", os.getpid())
-    for proc in stack.procs:
-        exe = Path(str(proc.args[0])).name  # type: ignore[index]
-        groups.add({"envoy": "envoy", "nats-server": "nats"}.get(exe, "services"), proc.pid)
+    for name, proc in stack.named.items():
+        if proc.poll() is None:  # the edge's rate-limit service is counted apart from the CRM services
+            groups.add(name if name in ("envoy", "nats", "ratelimit") else "services", proc.pid)
     groups.add("floor", floor_proc.pid)
     # The embedded server's postmaster (first line of postmaster.pid); its backends are its children.
     pidfile = stack.data_dir / "postgres" / "postmaster.pid"

@@ -98,7 +98,7 @@ def load_table(results: Sequence[LoadResult], floors: dict[str, LoadResult]) -> 
     return render_table(["request", "req/s", "p50 ms", "p99 ms", "errors", "req/s vs floor", "p50 vs floor"], rows)
 
 
-CPU_GROUPS = ("client", "envoy", "services", "floor", "postgres", "nats")
+CPU_GROUPS = ("client", "envoy", "ratelimit", "services", "floor", "postgres", "nats")
 
 
 def cpu_table(results: Sequence[LoadResult]) -> str:
