@@ -98,7 +98,7 @@ def merge_to_proto(job: RowMapping, record: Mapping[Any, Any]) -> apb.MergeJob:
 
 
 def _page(rows: Sequence[Any]) -> list[apb.Account]:
-    return [to_proto(r._mapping) for r in rows]
+    return [to_proto(listing.mapping(r)) for r in rows]
 
 
 class AccountsServicer(pb_grpc.AccountsServiceServicer):
