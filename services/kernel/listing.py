@@ -362,7 +362,8 @@ async def fetch_page(
     The page is one ordered, LIMITed statement (an index scan for every offered sort), so it
     costs what the page costs. The total is counted apart, only when the page does not tell it
     (a first page that is also the last needs no count), and only up to COUNT_CAP: beyond it
-    the total is a lower bound and `total_capped` says so. Keyset pages (`pageToken`) seek past
+    the total is a lower bound and `total_capped` says so. Free-text searches, which no index
+    serves under row-level security, count in the page's own scan instead (exact). Keyset pages (`pageToken`) seek past
     the last row, as fast at any depth; offset pages (`page`) skip rows, which costs the skipped
     index entries.
     """
@@ -386,12 +387,19 @@ async def fetch_page(
         page_no, skipped = 1, None
     else:
         skipped = (p.page - 1) * p.limit
-        rows = await _fetch(conn, stmt.order_by(*order_by).limit(p.limit + 1).offset(skipped))
+        paged = stmt.order_by(*order_by).limit(p.limit + 1).offset(skipped)
+        if p.search:
+            # No index serves a substring search under row-level security (LIKE is not
+            # leakproof), so the page scans every match anyway: count in that same scan.
+            paged = paged.add_columns(func.count().over().label("_total"))
+        rows = await _fetch(conn, paged)
         page_no = p.page
     more = len(rows) > p.limit
     rows = rows[: p.limit]
     capped = False
-    if skipped is not None and rows and not more:
+    if p.search and rows and skipped is not None:
+        total = int(_value(rows[0], "_total"))
+    elif skipped is not None and rows and not more:
         total = skipped + len(rows)  # the last page: the total is known without counting
     elif skipped == 0 and not rows:
         total = 0
