@@ -25,7 +25,6 @@ from crm.common.v1 import common_pb2
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.kernel.db import compile_for_asyncpg
@@ -98,7 +97,7 @@ class ListParams:
 
 @dataclass
 class Page:
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Any]  # SQLAlchemy rows, or asyncpg records on the read path (see `mapping`)
     page: int
     limit: int
     total: int
@@ -320,7 +319,7 @@ def order_by(spec: ListSpec, sort: str) -> list[ColumnElement[Any]]:
     return out
 
 
-Connection = AsyncConnection | PoolConnectionProxy  # type: ignore[type-arg]  # a runtime alias
+Connection = AsyncConnection | PoolConnectionProxy  # the raw path: `Database.read`
 
 
 async def _fetch(conn: Connection, stmt: Select[Any]) -> Sequence[Any]:
@@ -412,7 +411,7 @@ async def fetch_page(
         total = max(min(counted, cap), seen)
     token = ""
     if more and rows:
-        token = _encode_token([_value(rows[-1], c.key) for c, _ in order_cols])
+        token = _encode_token([_value(rows[-1], str(c.key)) for c, _ in order_cols])
     return Page(rows=rows, page=page_no, limit=p.limit, total=total, next_page_token=token, total_capped=capped)
 
 

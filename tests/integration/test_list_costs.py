@@ -123,9 +123,9 @@ async def test_totals_stop_counting_at_the_cap_and_deep_pages_keep_their_order(
         await people.BulkUpsertContacts(contacts_service_pb2.BulkUpsertContactsRequest(items=[
             contact_pb2.Contact(first_name=f"F{i}", last_name=f"L{i % 4}") for i in range(12)]), metadata=md)
 
-        async def page(**kw: object) -> contacts_service_pb2.ListContactsResponse:
-            return await people.ListContacts(contacts_service_pb2.ListContactsRequest(sort="lastName", **kw),
-                                             metadata=md)
+        async def page(limit: int, page: int = 0, page_token: str = "") -> contacts_service_pb2.ListContactsResponse:
+            return await people.ListContacts(contacts_service_pb2.ListContactsRequest(
+                sort="lastName", limit=limit, page=page, page_token=page_token), metadata=md)
 
         exact = await page(limit=5)
         assert (exact.pagination.total, exact.pagination.total_capped) == (12, False)
