@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, delete, func, insert, literal, select, text, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, literal, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,7 +23,7 @@ from services.accounts import rules
 from services.accounts.rules import WRITABLE_FIELDS, camel, check, check_territory
 from services.accounts.tables import SCHEMA, accounts, merges, territories
 from services.kernel import context, listing, preconditions
-from services.kernel.db import Database, every_owner_visible
+from services.kernel.db import Database, Row, every_owner_visible, raw_query
 from services.kernel.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -72,6 +72,7 @@ TERRITORY_SPEC = listing.ListSpec(
 )
 _COLUMNS = [col for col in accounts.c if col.key not in ("search_text", "merged_into")]
 _SELECT = select(*_COLUMNS)
+_GET = raw_query(_SELECT.where(c.id == bindparam("id"), c.tenant_id == bindparam("tenant"), VISIBLE))
 _ACCOUNT_COUNT = (
     select(func.count()).where(c.tenant_id == t.tenant_id, c.territory == t.key, VISIBLE)
     .scalar_subquery().label("account_count")
@@ -150,12 +151,15 @@ class AccountsDomain:
             raise NotFound("account not found")
         return row
 
-    async def get(self, account_id: str) -> RowMapping:
-        async with self.db.transaction() as conn:
-            return await self._get(conn, parse_id(account_id))
+    async def get(self, account_id: str) -> Row:
+        row = await self.db.fetchrow(_GET, id=parse_id(account_id), tenant=self._tenant())
+        if row is None:
+            raise NotFound("account not found")
+        return row
 
     async def list_accounts(self, p: listing.ListParams, where: Sequence[ColumnElement[bool]] = ()) -> listing.Page:
-        async with self.db.transaction() as conn:
+        """A page of accounts; its rows are asyncpg records (the read path)."""
+        async with self.db.read() as conn:
             return await listing.fetch_page(conn, _SELECT, LIST_SPEC, p, [c.tenant_id == self._tenant(), VISIBLE, *where])
 
     async def children(self, account_id: str, p: listing.ListParams) -> listing.Page:

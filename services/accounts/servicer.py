@@ -16,6 +16,7 @@ from services.accounts.domain import LIST_SPEC, AccountsDomain, Hierarchy, merge
 from services.accounts.peers import GrpcPeers
 from services.accounts.rules import WRITABLE_FIELDS
 from services.kernel import jobs, listing
+from services.kernel.db import Row
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _LIST_SKIP = {"page", "limit", "sort", "search", "pageToken"}
@@ -27,7 +28,7 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def to_proto(row: Mapping[Any, Any]) -> apb.Account:
+def to_proto(row: Mapping[Any, Any] | Row) -> apb.Account:
     revenue = row["annual_revenue"]
     account = apb.Account(
         id=str(row["id"]), name=row["name"], domain=row["domain"], industry=row["industry"],
@@ -98,7 +99,7 @@ def merge_to_proto(job: RowMapping, record: Mapping[Any, Any]) -> apb.MergeJob:
 
 
 def _page(rows: Sequence[Any]) -> list[apb.Account]:
-    return [to_proto(r._mapping) for r in rows]
+    return [to_proto(listing.mapping(r)) for r in rows]
 
 
 class AccountsServicer(pb_grpc.AccountsServiceServicer):

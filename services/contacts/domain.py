@@ -189,7 +189,8 @@ class ContactsDomain:
     # --- lists ---------------------------------------------------------------------------
     # From here on a bare `list` in a signature would mean this method, so signatures say `builtins.list`.
     async def list(self, p: listing.ListParams) -> listing.Page:
-        async with self.db.transaction() as conn:
+        """A page of contacts; its rows are asyncpg records (the read path)."""
+        async with self.db.read() as conn:
             return await listing.fetch_page(conn, _SELECT, LIST_SPEC, p, [c.tenant_id == uuid.UUID(context.tenant_id())])
 
     # --- bulk ----------------------------------------------------------------------------

@@ -96,13 +96,13 @@ class ContactsServicer(pb_grpc.ContactsServiceServicer):
                            page_token=request.page_token)
         p.conditions = listing.conditions_from_request(request, LIST_SPEC, _LIST_SKIP)
         page = await self.domain.list(p)
-        return pb.ListContactsResponse(contacts=[to_proto(r._mapping) for r in page.rows], pagination=page.info())
+        return pb.ListContactsResponse(contacts=[to_proto(r) for r in page.rows], pagination=page.info())
 
     async def SearchContacts(self, request: pb.SearchContactsRequest, context: Ctx) -> pb.ListContactsResponse:
         p = listing.params(page=request.page, limit=request.limit, sort=request.sort, search=request.query)
         p.conditions = listing.conditions_from_filters(request.filters)
         page = await self.domain.list(p)
-        return pb.ListContactsResponse(contacts=[to_proto(r._mapping) for r in page.rows], pagination=page.info())
+        return pb.ListContactsResponse(contacts=[to_proto(r) for r in page.rows], pagination=page.info())
 
     async def BulkUpsertContacts(self, request: pb.BulkUpsertContactsRequest, context: Ctx) -> pb.BulkUpsertContactsResponse:
         results = await self.domain.bulk_upsert([(item.id, from_proto(item), None) for item in request.items])

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -109,17 +110,50 @@ def raw_query(stmt: Select[Any]) -> RawQuery:
     return RawQuery(compiled.string, tuple(compiled.positiontup or ()))
 
 
+_ASYNCPG = asyncpg_dialect.dialect()
+
+
+_COMPILED: OrderedDict[Any, Any] = OrderedDict()  # statement shape -> compiled SQL, LRU
+_COMPILED_SIZE = 500
+
+
+def compile_for_asyncpg(stmt: Select[Any]) -> tuple[str, list[Any]]:
+    """A statement built per request (a list page) as asyncpg SQL and its arguments.
+
+    Compiling costs more than running a small query, so each statement shape is compiled once
+    (keyed by SQLAlchemy's own cache key, as its engine does) and this request's values are
+    bound into it; asyncpg then prepares each distinct SQL text once per connection."""
+    key = stmt._generate_cache_key()
+    compiled = _COMPILED.get(key.key) if key is not None else None
+    if compiled is None:
+        compiled = stmt.compile(dialect=_ASYNCPG, cache_key=key)
+        if key is not None:
+            _COMPILED[key.key] = compiled
+            if len(_COMPILED) > _COMPILED_SIZE:
+                _COMPILED.popitem(last=False)
+    elif key is not None:
+        _COMPILED.move_to_end(key.key)
+    params = compiled.construct_params(extracted_parameters=key.bindparams if key is not None else None,
+                                       _no_postcompile=True)
+    expanded = compiled._process_parameters_for_postcompile(params)  # IN lists: one $n per value
+    processors = expanded.processors
+    args = [processors[name](params_value) if name in processors else params_value
+            for name, params_value in zip(expanded.positiontup or (), expanded.positional_parameters, strict=True)]
+    return expanded.statement, args
+
+
 def _literal_uuid(value: str) -> str:
     return str(uuid.UUID(value)) if value else ""
 
 
 def _context_sql(ctx: context.RequestContext, tenant: str) -> str:
-    """The settings of `_SET_CONTEXT` as literals (simple-query protocol takes no parameters).
+    """The settings of `_SET_CONTEXT` as literals, for the session (see `read`): the simple-query
+    protocol takes no parameters and needs no prepare round trip.
     Every value is a validated UUID or `*`, so nothing a client sent reaches the SQL as text."""
     owners = [("app.read_owners", ctx.read_owners), ("app.write_owners", ctx.write_owners)]
     values = [("app.tenant_id", _literal_uuid(tenant)), ("app.user_id", _literal_uuid(ctx.user_id))]
     values += [(name, "*" if o is None else ",".join(_literal_uuid(x) for x in o)) for name, o in owners]
-    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in values)
+    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', false)" for name, value in values)
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
@@ -129,8 +163,9 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
 
 
 async def _end_transaction(conn: asyncpg.Connection) -> None:
-    """Pool reset: settings are transaction-local, so only a transaction left open needs undoing
-    (asyncpg's default reset costs a round trip on every release)."""
+    """Pool reset: the next `read` overwrites the tenant settings before any query, so only a
+    transaction left open needs undoing (asyncpg's default reset costs a round trip on every
+    release)."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
 
@@ -189,27 +224,27 @@ class Database:
 
     @asynccontextmanager
     async def read(self, tenant_id: str | None = None) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
-        """A read-only transaction in the caller's tenant on a plain asyncpg connection.
+        """A read-only connection in the caller's tenant, on a plain asyncpg connection.
 
-        The hot read path (get by id): prepared statements, no SQL-toolkit cost per statement,
-        and three round trips: BEGIN with the tenant settings in one, the query, COMMIT.
-        Row-level security applies exactly as in `transaction`.
+        The hot read path (get by id, list pages): prepared statements, no SQL-toolkit cost per
+        statement, and one round trip before the queries: the tenant settings, set for the
+        session rather than for a transaction, so each query runs in its own implicit
+        transaction with no BEGIN or COMMIT to wait for. Sound because this pool serves only
+        this method, which sets every setting before any query (a failed setup reverts all
+        four and the connection's next use sets them again); its connections are read-only
+        (`default_transaction_read_only`). Row-level security applies exactly as in
+        `transaction`. Queries of one `read` block do not share a snapshot: use `transaction`
+        where two reads must agree.
         """
         ctx = context.current()
         tenant = ctx.tenant_id if tenant_id is None else tenant_id
         if not tenant:
             raise PermissionDenied("no tenant for a tenant read", reason="NO_TENANT")
-        setup = "BEGIN READ ONLY; " + _context_sql(ctx, tenant)
+        setup = _context_sql(ctx, tenant)
         pool = self._raw_pool or await self._open_raw_pool()
         async with pool.acquire() as conn:
             await conn.execute(setup)
-            try:
-                yield conn
-            except BaseException:
-                if not conn.is_closed():
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+            yield conn
 
     async def fetchrow(self, query: RawQuery, **values: Any) -> asyncpg.Record | None:
         async with self.read() as conn:
@@ -221,7 +256,8 @@ class Database:
             if self._raw_pool is None:
                 self._raw_pool = await asyncpg.create_pool(asyncpg_dsn(self.url), min_size=0,
                                                            max_size=self._pool_size, reset=_end_transaction,
-                                                           init=_json_codecs)
+                                                           init=_json_codecs,
+                                                           server_settings={"default_transaction_read_only": "on"})
         return self._raw_pool
 
     async def ping(self, timeout: float) -> bool:

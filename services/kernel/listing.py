@@ -19,19 +19,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from crm.common.v1 import common_pb2
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, true
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.kernel.db import compile_for_asyncpg
 from services.kernel.errors import FieldViolation, InvalidArgument
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_FILTERS = 20
 MAX_IN_VALUES = 500
+# Totals are counted exactly up to here; beyond, `total_capped` flags a lower bound. Counting
+# every row of a large tenant would cost more than the page itself (Elasticsearch stops at the
+# same 10,000 by default, for the same reason).
+COUNT_CAP = 10_000
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith", "exists")
 
 Kind = Literal["text", "ci_text", "uuid", "time", "date", "int", "decimal", "bool", "tags"]
@@ -91,11 +97,12 @@ class ListParams:
 
 @dataclass
 class Page:
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Any]  # SQLAlchemy rows, or asyncpg records on the read path (see `mapping`)
     page: int
     limit: int
     total: int
     next_page_token: str = ""
+    total_capped: bool = False  # more rows match than were counted: `total` is a lower bound
 
     @property
     def has_next(self) -> bool:
@@ -109,6 +116,7 @@ class Page:
             has_next=self.has_next,
             has_prev=self.page > 1,
             next_page_token=self.next_page_token,
+            total_capped=self.total_capped,
         )
 
 
@@ -311,13 +319,52 @@ def order_by(spec: ListSpec, sort: str) -> list[ColumnElement[Any]]:
     return out
 
 
+Connection = AsyncConnection | PoolConnectionProxy  # the raw path: `Database.read`
+
+
+async def _fetch(conn: Connection, stmt: Select[Any]) -> Sequence[Any]:
+    """Rows of `stmt`: SQLAlchemy rows on a SQLAlchemy connection, asyncpg records on a raw one
+    (`Database.read`, the cheaper path: prepared once, no toolkit cost per row)."""
+    if isinstance(conn, AsyncConnection):
+        return (await conn.execute(stmt)).all()
+    sql, args = compile_for_asyncpg(stmt)
+    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+    return rows
+
+
+def mapping(row: Any) -> Any:
+    """A page row by column name, from either path (asyncpg records already are)."""
+    return row if isinstance(row, asyncpg.Record) else row._mapping
+
+
+def _value(row: Any, key: str) -> Any:
+    return mapping(row)[key]
+
+
+async def count_up_to(conn: Connection, stmt: Select[Any], cap: int) -> int:
+    """How many rows `stmt` gives, counting no further than `cap` + 1.
+
+    The LIMIT inside stops the scan early; without ORDER BY PostgreSQL counts along the
+    cheapest index (an index-only scan where the visibility map allows)."""
+    counted = select(func.count()).select_from(stmt.limit(cap + 1).subquery())
+    if isinstance(conn, AsyncConnection):
+        return int((await conn.execute(counted)).scalar_one())
+    sql, args = compile_for_asyncpg(counted)
+    return int(await conn.fetchval(sql, *args))
+
+
 async def fetch_page(
-    conn: AsyncConnection, base: Select[Any], spec: ListSpec, p: ListParams, where: Sequence[ColumnElement[bool]] = ()
+    conn: Connection, base: Select[Any], spec: ListSpec, p: ListParams, where: Sequence[ColumnElement[bool]] = ()
 ) -> Page:
     """One page of `base` filtered by `where`, the params' conditions and search.
 
-    Offset pages count the total in the same statement (`count(*) OVER ()`); keyset pages
-    (`pageToken`) seek past the last row and count separately.
+    The page is one ordered, LIMITed statement (an index scan for every offered sort), so it
+    costs what the page costs. The total is counted apart, only when the page does not tell it
+    (a first page that is also the last needs no count), and only up to COUNT_CAP: beyond it
+    the total is a lower bound and `total_capped` says so. Free-text searches, which no index
+    serves under row-level security, count in the page's own scan instead (exact). Keyset pages (`pageToken`) seek past
+    the last row, as fast at any depth; offset pages (`page`) skip rows, which costs the skipped
+    index entries.
     """
     clauses = list(where) + [condition_clause(spec, c) for c in p.conditions]
     if p.search:
@@ -328,34 +375,44 @@ async def fetch_page(
     order_by = [c.desc() if d else c.asc() for c, d in order_cols]
     kinds: list[Kind] = [f.kind for _, f, _ in keys] + ["uuid"]
     stmt = base.where(*clauses)
-    total: int
+    skipped: int | None  # rows before this page, when known
     if p.page_token:
         last = _decode_token(p.page_token, kinds)
         seek = []
         for i, (col, desc) in enumerate(order_cols):
             equal = [order_cols[j][0] == last[j] for j in range(i)]
             seek.append(and_(*equal, col < last[i] if desc else col > last[i]))
-        count_stmt = select(func.count()).select_from(stmt.subquery())
-        total = int((await conn.execute(count_stmt)).scalar_one())
-        rows = (await conn.execute(stmt.where(or_(*seek)).order_by(*order_by).limit(p.limit + 1))).all()
-        page_no = 0
+        rows = await _fetch(conn, stmt.where(or_(*seek)).order_by(*order_by).limit(p.limit + 1))
+        page_no, skipped = 1, None
     else:
-        counted = stmt.add_columns(func.count().over().label("_total"))
-        rows = (
-            await conn.execute(counted.order_by(*order_by).limit(p.limit + 1).offset((p.page - 1) * p.limit))
-        ).all()
-        if rows:
-            total = int(rows[0]._mapping["_total"])
-        else:
-            total = int((await conn.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one())
+        skipped = (p.page - 1) * p.limit
+        paged = stmt.order_by(*order_by).limit(p.limit + 1).offset(skipped)
+        if p.search:
+            # No index serves a substring search under row-level security (LIKE is not
+            # leakproof), so the page scans every match anyway: count in that same scan.
+            paged = paged.add_columns(func.count().over().label("_total"))
+        rows = await _fetch(conn, paged)
         page_no = p.page
     more = len(rows) > p.limit
     rows = rows[: p.limit]
+    capped = False
+    if p.search and rows and skipped is not None:
+        total = int(_value(rows[0], "_total"))
+    elif skipped is not None and rows and not more:
+        total = skipped + len(rows)  # the last page: the total is known without counting
+    elif skipped == 0 and not rows:
+        total = 0
+    else:
+        cap = COUNT_CAP  # read at call time, so a test can lower it
+        counted = await count_up_to(conn, stmt, cap)
+        capped = counted > cap
+        # What this page proves exists is a lower bound too (an offset page past the cap).
+        seen = (skipped or 0) + len(rows) + int(more) if rows and skipped is not None else 0
+        total = max(min(counted, cap), seen)
     token = ""
     if more and rows:
-        last_row = rows[-1]._mapping
-        token = _encode_token([last_row[c.key] for c, _ in order_cols])
-    return Page(rows=rows, page=page_no or 1, limit=p.limit, total=total, next_page_token=token)
+        token = _encode_token([_value(rows[-1], str(c.key)) for c, _ in order_cols])
+    return Page(rows=rows, page=page_no, limit=p.limit, total=total, next_page_token=token, total_capped=capped)
 
 
 def value_to_python(value: struct_pb2.Value) -> Any:

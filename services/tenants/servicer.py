@@ -199,7 +199,7 @@ class TenantsServicer(pb_grpc.TenantsServiceServicer):
     async def ListInvoices(self, request: pb.ListInvoicesRequest, context: Ctx) -> pb.ListInvoicesResponse:
         p = listing.params(page=request.page, limit=request.limit)
         invoices, total = await self.domain.list_invoices(request.id, p)
-        page = listing.Page(rows=invoices, page=p.page, limit=p.limit, total=total)  # type: ignore[arg-type]
+        page = listing.Page(rows=invoices, page=p.page, limit=p.limit, total=total)
         return pb.ListInvoicesResponse(invoices=[invoice_to_proto(i) for i in invoices], pagination=page.info())
 
     async def UpgradePlan(self, request: pb.UpgradePlanRequest, context: Ctx) -> pb.UpgradePlanResponse:

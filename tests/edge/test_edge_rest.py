@@ -62,6 +62,7 @@ def test_list_takes_pagination_from_the_answer_without_a_trailer(client: httpx.C
     assert [c["id"] for c in body["data"]] == ["c-1", "c-2"]
     assert body["meta"]["pagination"] == {
         "page": 9, "limit": 2, "total": 18, "hasNext": False, "hasPrev": True, "nextPageToken": "",
+        "totalCapped": False,
     }
 
 

@@ -198,7 +198,7 @@ def test_advanced_search_with_filters_sort_and_pages(api: httpx.Client, stack: D
     body = r.json()
     assert [x["title"] for x in body["data"]] == [f"{tag} deal 2", f"{tag} deal 3"]
     assert body["meta"]["pagination"] == {"page": 2, "limit": 2, "total": 5, "hasNext": True, "hasPrev": True,
-                                          "nextPageToken": ""}
+                                          "nextPageToken": "", "totalCapped": False}
     r = advanced(query=f"{tag} -vip", types=["deal"])
     assert sorted(x["title"] for x in r.json()["data"]) == [f"{tag} deal {i}" for i in (2, 3, 4)]
     r = advanced(query=f'"{tag} deal 3"', types=["deal"])

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63rm/common/v1/common.proto\x12\rcrm.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\x08PageInfo\x12\x0c\n\x04page\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x10\n\x08has_next\x18\x04 \x01(\x08\x12\x10\n\x08has_prev\x18\x05 \x01(\x08\x12\x17\n\x0fnext_page_token\x18\x06 \x01(\t\";\n\x0b\x45rrorDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"P\n\x06\x46ilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"=\n\tJobCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x11\n\tsucceeded\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\"I\n\x0cJobItemError\x12\x0b\n\x03row\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xc5\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x05\x12(\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x18.crm.common.v1.JobCounts\x12+\n\x06\x65rrors\x18\x06 \x03(\x0b\x32\x1b.crm.common.v1.JobItemError\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB;Z9github.com/crm-platform/crm/gen/go/crm/common/v1;commonv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63rm/common/v1/common.proto\x12\rcrm.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x01\n\x08PageInfo\x12\x0c\n\x04page\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x10\n\x08has_next\x18\x04 \x01(\x08\x12\x10\n\x08has_prev\x18\x05 \x01(\x08\x12\x17\n\x0fnext_page_token\x18\x06 \x01(\t\x12\x14\n\x0ctotal_capped\x18\x07 \x01(\x08\";\n\x0b\x45rrorDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"P\n\x06\x46ilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"=\n\tJobCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x11\n\tsucceeded\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\"I\n\x0cJobItemError\x12\x0b\n\x03row\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xc5\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x05\x12(\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x18.crm.common.v1.JobCounts\x12+\n\x06\x65rrors\x18\x06 \x03(\x0b\x32\x1b.crm.common.v1.JobItemError\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB;Z9github.com/crm-platform/crm/gen/go/crm/common/v1;commonv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crm.common.v1.common_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z9github.com/crm-platform/crm/gen/go/crm/common/v1;commonv1'
-  _globals['_PAGEINFO']._serialized_start=108
-  _globals['_PAGEINFO']._serialized_end=223
-  _globals['_ERRORDETAIL']._serialized_start=225
-  _globals['_ERRORDETAIL']._serialized_end=284
-  _globals['_FILTER']._serialized_start=286
-  _globals['_FILTER']._serialized_end=366
-  _globals['_JOBCOUNTS']._serialized_start=368
-  _globals['_JOBCOUNTS']._serialized_end=429
-  _globals['_JOBITEMERROR']._serialized_start=431
-  _globals['_JOBITEMERROR']._serialized_end=504
-  _globals['_JOB']._serialized_start=507
-  _globals['_JOB']._serialized_end=832
+  _globals['_PAGEINFO']._serialized_start=109
+  _globals['_PAGEINFO']._serialized_end=246
+  _globals['_ERRORDETAIL']._serialized_start=248
+  _globals['_ERRORDETAIL']._serialized_end=307
+  _globals['_FILTER']._serialized_start=309
+  _globals['_FILTER']._serialized_end=389
+  _globals['_JOBCOUNTS']._serialized_start=391
+  _globals['_JOBCOUNTS']._serialized_end=452
+  _globals['_JOBITEMERROR']._serialized_start=454
+  _globals['_JOBITEMERROR']._serialized_end=527
+  _globals['_JOB']._serialized_start=530
+  _globals['_JOB']._serialized_end=855
 # @@protoc_insertion_point(module_scope)

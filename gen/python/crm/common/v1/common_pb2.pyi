@@ -32,18 +32,23 @@ class PageInfo(_message.Message):
     HAS_NEXT_FIELD_NUMBER: _builtins.int
     HAS_PREV_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_CAPPED_FIELD_NUMBER: _builtins.int
     page: _builtins.int
     """Page number, from 1."""
     limit: _builtins.int
     """Page size used."""
     total: _builtins.int
-    """Number of matching records."""
+    """Number of matching records: exact unless `total_capped`."""
     has_next: _builtins.bool
     """Whether a later page exists."""
     has_prev: _builtins.bool
     """Whether an earlier page exists."""
     next_page_token: _builtins.str
     """Opaque keyset cursor for the next page; as fast at page 10,000 as at page 1."""
+    total_capped: _builtins.bool
+    """True when more records match than the list counts (it stops counting at 10,000, so a
+    page costs what the page costs, not what the tenant holds): `total` is then a lower bound.
+    """
     def __init__(
         self,
         *,
@@ -53,10 +58,11 @@ class PageInfo(_message.Message):
         has_next: _builtins.bool = ...,
         has_prev: _builtins.bool = ...,
         next_page_token: _builtins.str = ...,
+        total_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_next", b"has_next", "has_prev", b"has_prev", "limit", b"limit", "next_page_token", b"next_page_token", "page", b"page", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_next", b"has_next", "has_prev", b"has_prev", "limit", b"limit", "next_page_token", b"next_page_token", "page", b"page", "total", b"total", "total_capped", b"total_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
