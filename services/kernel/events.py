@@ -135,7 +135,10 @@ class OutboxRelay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, flush_seconds: float = 0.0) -> None:
+        """Stop relaying; with `flush_seconds`, first publish what is left (a process that
+        stops gracefully leaves its outboxes empty; anything it cannot send in time, or while
+        NATS is down, waits for the next process)."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,6 +146,23 @@ class OutboxRelay:
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
+        if flush_seconds > 0:
+            try:
+                await asyncio.wait_for(self.flush(), timeout=flush_seconds)
+            except Exception:
+                log.warning("outbox relay: events left for the next process", exc_info=True)
+
+    async def flush(self) -> int:
+        """Publish every event in the outboxes now, on a connection of its own."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            moved = 0
+            for schema in self.schemas:
+                while batch := await self._drain(conn, schema):
+                    moved += batch
+            return moved
+        finally:
+            await conn.close()
 
     def wake(self) -> None:
         self._wake.set()

@@ -44,6 +44,7 @@ MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # room for 64 MiB imports after base64-fre
 SESSION_REVOKED = "crm.auth.session.revoked"  # data: {sessionId, until}
 USER_TOKENS_REVOKED = "crm.auth.user.revoked"  # data: {userId, before, until}
 DEPENDENCY_CHECK_SECONDS = 1.0
+RELAY_FLUSH_SECONDS = 5.0  # at shutdown, for the events of the last rpcs
 
 
 @dataclass
@@ -260,30 +261,41 @@ class Host:
         )
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Drain in-flight rpcs, then stop background work and close connections."""
+        """Stop gracefully (SIGTERM): readiness goes NOT_SERVING first, so health checks take
+        the process out; new rpcs are refused (callers get UNAVAILABLE, through Envoy 503 with
+        Retry-After) while in-flight ones get `grace` seconds to finish; then background work
+        stops and what the process owes goes out: consumers finish the batch in hand and ack it,
+        the outbox relay publishes what the last rpcs wrote, API-call counts and access-log
+        entries are flushed. Jobs cut short resume in the next process (services/kernel/jobs.py)."""
         if self._watcher is not None:
             self._watcher.cancel()
-        for name in [""]:
-            with contextlib.suppress(Exception):
-                await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        with contextlib.suppress(Exception):
+            # Every name, "" included, and later sets (the watcher's) are ignored.
+            result = self.health.enter_graceful_shutdown()
+            if asyncio.iscoroutine(result):
+                await result
         if self.server is not None:
             await self.server.stop(grace)
+        if self.runtime is not None:
+            for hook in self.runtime.stop_hooks:
+                await hook()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks.clear()
-        if self.relay is not None:
-            await self.relay.stop()
         if self.runtime is not None:
-            await self.meter.stop(self.runtime.bus)
-            for hook in self.runtime.stop_hooks:
-                await hook()
             for runner in self.runtime.job_runners:
                 await runner.stop()
-            for consumer in self.runtime.consumers:
-                await consumer.stop()
+            # Each waits for at most one fetch; together, not one after the other.
+            await asyncio.gather(*(consumer.stop() for consumer in self.runtime.consumers))
+        if self.relay is not None:
+            await self.relay.stop(flush_seconds=RELAY_FLUSH_SECONDS)
+        if self.runtime is not None:
+            await self.meter.stop(self.runtime.bus)
             if self.access_log is not None:
                 await self.access_log.stop()
             if self.runtime.clients is not None:
