@@ -297,11 +297,15 @@ class DevStack:
         return proc
 
     # --- fault injection (tests/faults): end one component abruptly, bring it back ---------------
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+    def kill(self, name: str, sig: int = signal.SIGKILL, *, wait: bool = True) -> subprocess.Popen[bytes]:
+        """Signal a component and forget it (`restart` starts a new one); `wait=False` leaves
+        waiting for its exit to the caller (a graceful stop takes a while)."""
         proc = self.named.pop(name)
-        proc.send_signal(sig)
-        proc.wait(timeout=15)
         self.procs.remove(proc)
+        proc.send_signal(sig)
+        if wait:
+            proc.wait(timeout=15)
+        return proc
 
     def restart(self, name: str) -> None:
         starts = {"nats": self.start_nats, "ratelimit": self.start_rate_limits, "envoy": self.start_envoy}

@@ -207,7 +207,7 @@ class Host:
         for name, work in runtime.background_work.items():
             self.tasks.append(asyncio.create_task(_forever(name, work), name=name))
         self._served = [""] + [d.full_name for d in descriptors]
-        for name in self._served:
+        for name in self._served + ["crm.dependency.database", "crm.dependency.nats"]:
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
         self._watcher = asyncio.create_task(self._watch_dependencies(runtime), name="dependency-watch")
         log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
