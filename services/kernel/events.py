@@ -131,38 +131,32 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self, flush_seconds: float = 0.0) -> None:
-        """Stop relaying; with `flush_seconds`, first publish what is left (a process that
-        stops gracefully leaves its outboxes empty; anything it cannot send in time, or while
-        NATS is down, waits for the next process)."""
+        """Stop relaying; with `flush_seconds`, first let the relay publish what is left and
+        end by itself (a process that stops gracefully leaves its outboxes empty; what it
+        cannot send in time, e.g. while NATS is down, waits for the next process). Cancelling
+        it mid-batch instead would leave that batch locked a moment after the process ends."""
         if self._task:
+            if flush_seconds > 0:
+                self._stopping = True
+                self._wake.set()
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), timeout=flush_seconds)
+                except TimeoutError:
+                    log.warning("outbox relay: events left for the next process")
+                except Exception:
+                    log.warning("outbox relay: events left for the next process", exc_info=True)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
-        if flush_seconds > 0:
-            try:
-                await asyncio.wait_for(self.flush(), timeout=flush_seconds)
-            except Exception:
-                log.warning("outbox relay: events left for the next process", exc_info=True)
-
-    async def flush(self) -> int:
-        """Publish every event in the outboxes now, on a connection of its own."""
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            moved = 0
-            for schema in self.schemas:
-                while batch := await self._drain(conn, schema):
-                    moved += batch
-            return moved
-        finally:
-            await conn.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -180,6 +174,8 @@ class OutboxRelay:
                     moved += await self._drain(conn, schema)
                 if moved:
                     continue
+                if self._stopping:
+                    return  # every outbox is empty: done
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)

@@ -81,14 +81,17 @@ class RowLock:
         self.loop.close()
 
 
-def _outbox_rows(dsn: str) -> int:
-    async def count() -> int:
+def _outbox(dsn: str) -> list[str]:
+    """What waits in the contacts outbox: each event's subject, record and time."""
+    async def read() -> list[str]:
         conn = await asyncpg.connect(asyncpg_dsn(dsn))
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM contacts.outbox"))
+            rows = await conn.fetch("SELECT subject, payload FROM contacts.outbox ORDER BY seq")
         finally:
             await conn.close()
-    return asyncio.run(count())
+        return [f"{r['subject']} {json.loads(r['payload']).get('subject')} {json.loads(r['payload']).get('time')}"
+                for r in rows]
+    return asyncio.run(read())
 
 
 def _updated_events(nats_url: str, ids: set[str]) -> set[str]:
@@ -162,7 +165,7 @@ def test_sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0(fragile:
     assert all(r.json()["data"]["title"] == "Drained" for r in answers.values())
     # What the drained requests wrote went out before the exit: the outbox is empty, the
     # events are on NATS.
-    assert _outbox_rows(fragile.migration_database_url) == 0
+    assert _outbox(fragile.migration_database_url) == []
     assert _updated_events(fragile.nats_url, set(ids)) == set(ids)
 
     fragile.restart("services")
