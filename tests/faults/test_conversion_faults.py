@@ -7,6 +7,7 @@ makes a second account."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections import Counter
@@ -141,7 +142,7 @@ def test_conversions_killed_mid_saga_end_whole_or_undone(fragile: DevStack, clie
             # Every answer is the envelope: done, or 503 (the process went away) to retry.
             assert status in (200, 503), body
             assert body["success"] is (status == 200) and "requestId" in body["meta"], body
-        world = until(lambda ls=leads: _world(client, tenant, ls), lambda w: not w.problems,
+        world = until(functools.partial(_world, client, tenant, leads), lambda w: not w.problems,
                       timeout=SETTLE_SECONDS, interval=0.25)
         assert not world.problems, f"round {n} ({victim} killed after {delay}s): {world.problems}"
         sagas = asyncio.run(_sagas(fragile.migration_database_url, [x.id for x in leads]))

@@ -145,7 +145,7 @@ def test_sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0(fragile:
             stub = contacts_service_pb2_grpc.ContactsServiceStub(channel)
             try:
                 stub.GetContact(contacts_service_pb2.GetContactRequest(id=ids[0]), timeout=5,
-                                metadata=list(tenant.items()))
+                                metadata=tuple(tenant.items()))
                 raise AssertionError("a new rpc was served after SIGTERM")
             except grpc.RpcError as err:
                 assert err.code() == grpc.StatusCode.UNAVAILABLE, err

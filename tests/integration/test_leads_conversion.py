@@ -97,7 +97,7 @@ class FakePeers:
             await self.fail(ctx, validation([FieldViolation("name", "required", "REQUIRED")]), "422")
         account = Account(id=str(uuid.uuid4()), name=request.account.name, domain=request.account.domain,
                           owner_id=request.account.owner_id)
-        self.accounts.setdefault(tenant, {})[account.id] = account  # type: ignore[attr-defined]
+        self.accounts.setdefault(tenant, {})[account.id] = account
         return account
 
     async def get_account(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
@@ -136,8 +136,8 @@ class FakePeers:
             await self.fail(ctx, validation(problems), "422")
         deal = Deal()
         deal.CopyFrom(d)
-        deal.id = str(uuid.uuid4())  # type: ignore[attr-defined]
-        self.deals.setdefault(tenant, {})[deal.id] = deal  # type: ignore[attr-defined]
+        deal.id = str(uuid.uuid4())
+        self.deals.setdefault(tenant, {})[deal.id] = deal
         return deal
 
     async def delete_deal(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
