@@ -169,12 +169,15 @@ class OutboxRelay:
                     conn = await asyncpg.connect(self.dsn)
                     self._listener = conn
                     await conn.add_listener("crm_outbox", lambda *_: self._wake.set())
+                # Asked to stop before this pass began, so the pass sees every event committed
+                # before the request (a pass already under way may have read an outbox early).
+                last = self._stopping
                 moved = 0
                 for schema in self.schemas:
                     moved += await self._drain(conn, schema)
                 if moved:
                     continue
-                if self._stopping:
+                if last:
                     return  # every outbox is empty: done
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

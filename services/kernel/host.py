@@ -276,6 +276,12 @@ class Host:
             result = self.health.enter_graceful_shutdown()
             if asyncio.iscoroutine(result):
                 await result
+        if self.runtime is not None:
+            # Jobs first: they call services of this process, which are about to refuse new
+            # rpcs, and a job failing on that would fail for good; cut short, it resumes in the
+            # next process.
+            for runner in self.runtime.job_runners:
+                await runner.stop()
         if self.server is not None:
             await self.server.stop(grace)
         if self.runtime is not None:
@@ -288,8 +294,6 @@ class Host:
                 await task
         self.tasks.clear()
         if self.runtime is not None:
-            for runner in self.runtime.job_runners:
-                await runner.stop()
             # Each waits for at most one fetch; together, not one after the other.
             await asyncio.gather(*(consumer.stop() for consumer in self.runtime.consumers))
         if self.relay is not None:

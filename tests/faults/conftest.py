@@ -33,3 +33,13 @@ def fragile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 def client(fragile: DevStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=fragile.base_url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def revive(fragile: DevStack) -> Iterator[None]:
+    """A test that fails between killing a component and restarting it must not fail the next
+    ones too: bring back whatever process it left down."""
+    yield
+    for name in ("nats", "services", *fragile.apart, "ratelimit", "envoy"):
+        if name not in fragile.named:
+            fragile.restart(name)
