@@ -99,6 +99,11 @@ class DevStack:
     nats_url: str = ""
     smtp_url: str = ""  # a given SMTP server (tests pass their own sink); else one is started
     mail_sink: MailSink | None = None
+    # Services run in processes of their own, by process name: {"leads": ("leads",)} puts the
+    # leads service on its own port (the fault tests kill it apart from the services it calls).
+    # Everything else runs in the process named "services".
+    apart: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    apart_ports: dict[str, int] = field(default_factory=dict)
     _pg: PostgresServer | None = None
 
     @property
@@ -186,8 +191,50 @@ class DevStack:
                 "CRM_AUTH_SIGNING_KEY_FILE")
         env = self.service_env()
         (self.data_dir / "crm.env").write_text("".join(f"{k}='{env[k]}'\n" for k in keys))
-        self._spawn([sys.executable, "-m", "services.main"], "services", env=self.service_env())
-        wait_for_port(self.grpc_port, timeout=60)
+        self._start_process("services")
+        for name in self.apart:
+            self._start_process(name)
+
+    def _placement(self) -> dict[str, tuple[tuple[str, ...], int]]:
+        """Which services each services process hosts, and its port."""
+        from services import ALL_SERVICES
+
+        for name in self.apart:
+            self.apart_ports.setdefault(name, free_port())
+        elsewhere = {s for group in self.apart.values() for s in group}
+        placement = {"services": (tuple(s for s in ALL_SERVICES if s not in elsewhere), self.grpc_port)}
+        placement.update({name: (group, self.apart_ports[name]) for name, group in self.apart.items()})
+        return placement
+
+    def upstreams(self) -> dict[str, str]:
+        """gRPC service name -> address, for the services not in the main process."""
+        import importlib
+
+        out: dict[str, str] = {}
+        for name, (group, port) in self._placement().items():
+            if name == "services":
+                continue
+            for package in group:
+                for d in importlib.import_module(f"services.{package}.module").MODULE.descriptors:
+                    out[d.full_name] = f"127.0.0.1:{port}"
+        return out
+
+    def _start_process(self, name: str) -> None:
+        group, port = self._placement()[name]
+        env = self.service_env(CRM_GRPC_LISTEN=f"127.0.0.1:{port}")
+        if self.apart:
+            # Each process reaches the others' services at their ports (its own are local).
+            upstreams = {svc: addr for svc, addr in self.upstreams().items() if not addr.endswith(f":{port}")}
+            if name != "services":
+                from services.kernel.host import load_modules
+
+                hosted = {d.full_name for m in load_modules(group) for d in m.descriptors}
+                every = {d.full_name for m in load_modules(()) for d in m.descriptors}
+                upstreams.update({svc: f"127.0.0.1:{self.grpc_port}" for svc in every - hosted - set(upstreams)})
+            env.update(CRM_SERVICES=",".join(group),
+                       CRM_SERVICE_ADDRESSES=",".join(f"{k}={v}" for k, v in sorted(upstreams.items())))
+        self._spawn([sys.executable, "-m", "services.main"], name, env=env)
+        wait_for_port(port, timeout=60)
 
     def start_rate_limits(self) -> None:
         """The edge's rate-limit service (edge/ratelimit), which every Envoy of the stack asks."""
@@ -200,14 +247,16 @@ class DevStack:
         wait_for_port(self.rate_limit_port)
 
     def start_envoy(self) -> None:
-        from edge.envoy_config import render
+        from edge.envoy_config import load_rpcs, render
 
+        descriptor = str(ROOT / "gen" / "descriptor.binpb")
+        routed = load_rpcs(descriptor)  # services with REST routes: each is a cluster of Envoy
         config = self.data_dir / "envoy.yaml"
         config.write_text(
             render(
-                str(ROOT / "gen" / "descriptor.binpb"),
+                descriptor,
                 listen=f"127.0.0.1:{self.http_port}",
-                upstreams={},
+                upstreams={k: v for k, v in self.upstreams().items() if k in routed},
                 default_upstream=f"127.0.0.1:{self.grpc_port}",
                 jwks_file=str(self.jwks_file),
                 admin_port=self.admin_port,
@@ -248,16 +297,22 @@ class DevStack:
         return proc
 
     # --- fault injection (tests/faults): end one component abruptly, bring it back ---------------
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+    def kill(self, name: str, sig: int = signal.SIGKILL, *, wait: bool = True) -> subprocess.Popen[bytes]:
+        """Signal a component and forget it (`restart` starts a new one); `wait=False` leaves
+        waiting for its exit to the caller (a graceful stop takes a while)."""
         proc = self.named.pop(name)
-        proc.send_signal(sig)
-        proc.wait(timeout=15)
         self.procs.remove(proc)
+        proc.send_signal(sig)
+        if wait:
+            proc.wait(timeout=15)
+        return proc
 
     def restart(self, name: str) -> None:
-        starts = {"nats": self.start_nats, "services": self.start_services, "ratelimit": self.start_rate_limits,
-                  "envoy": self.start_envoy}
-        starts[name]()
+        starts = {"nats": self.start_nats, "ratelimit": self.start_rate_limits, "envoy": self.start_envoy}
+        if name in starts:
+            starts[name]()
+        else:
+            self._start_process(name)  # "services" or a process of `apart`
 
     def stop_postgres(self) -> None:
         """Stop the embedded PostgreSQL (fast shutdown: sessions are cut, as in a crash or failover)."""

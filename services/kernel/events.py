@@ -131,12 +131,26 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, flush_seconds: float = 0.0) -> None:
+        """Stop relaying; with `flush_seconds`, first let the relay publish what is left and
+        end by itself (a process that stops gracefully leaves its outboxes empty; what it
+        cannot send in time, e.g. while NATS is down, waits for the next process). Cancelling
+        it mid-batch instead would leave that batch locked a moment after the process ends."""
         if self._task:
+            if flush_seconds > 0:
+                self._stopping = True
+                self._wake.set()
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), timeout=flush_seconds)
+                except TimeoutError:
+                    log.warning("outbox relay: events left for the next process")
+                except Exception:
+                    log.warning("outbox relay: events left for the next process", exc_info=True)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -155,11 +169,16 @@ class OutboxRelay:
                     conn = await asyncpg.connect(self.dsn)
                     self._listener = conn
                     await conn.add_listener("crm_outbox", lambda *_: self._wake.set())
+                # Asked to stop before this pass began, so the pass sees every event committed
+                # before the request (a pass already under way may have read an outbox early).
+                last = self._stopping
                 moved = 0
                 for schema in self.schemas:
                     moved += await self._drain(conn, schema)
                 if moved:
                     continue
+                if last:
+                    return  # every outbox is empty: done
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)

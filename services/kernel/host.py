@@ -44,6 +44,7 @@ MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # room for 64 MiB imports after base64-fre
 SESSION_REVOKED = "crm.auth.session.revoked"  # data: {sessionId, until}
 USER_TOKENS_REVOKED = "crm.auth.user.revoked"  # data: {userId, before, until}
 DEPENDENCY_CHECK_SECONDS = 1.0
+RELAY_FLUSH_SECONDS = 5.0  # at shutdown, for the events of the last rpcs
 
 
 @dataclass
@@ -207,7 +208,7 @@ class Host:
         for name, work in runtime.background_work.items():
             self.tasks.append(asyncio.create_task(_forever(name, work), name=name))
         self._served = [""] + [d.full_name for d in descriptors]
-        for name in self._served:
+        for name in self._served + ["crm.dependency.database", "crm.dependency.nats"]:
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
         self._watcher = asyncio.create_task(self._watch_dependencies(runtime), name="dependency-watch")
         log.info("serving %s on %s", ", ".join(m.name for m in self.modules), runtime.address)
@@ -261,30 +262,45 @@ class Host:
         )
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Drain in-flight rpcs, then stop background work and close connections."""
+        """Stop gracefully (SIGTERM): readiness goes NOT_SERVING first, so health checks take
+        the process out; new rpcs are refused (callers get UNAVAILABLE, through Envoy 503 with
+        Retry-After) while in-flight ones get `grace` seconds to finish; then background work
+        stops and what the process owes goes out: consumers finish the batch in hand and ack it,
+        the outbox relay publishes what the last rpcs wrote, API-call counts and access-log
+        entries are flushed. Jobs cut short resume in the next process (services/kernel/jobs.py)."""
         if self._watcher is not None:
             self._watcher.cancel()
-        for name in [""]:
-            with contextlib.suppress(Exception):
-                await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        with contextlib.suppress(Exception):
+            # Every name, "" included, and later sets (the watcher's) are ignored.
+            result = self.health.enter_graceful_shutdown()
+            if asyncio.iscoroutine(result):
+                await result
+        if self.runtime is not None:
+            # Jobs first: they call services of this process, which are about to refuse new
+            # rpcs, and a job failing on that would fail for good; cut short, it resumes in the
+            # next process.
+            for runner in self.runtime.job_runners:
+                await runner.stop()
         if self.server is not None:
             await self.server.stop(grace)
+        if self.runtime is not None:
+            for hook in self.runtime.stop_hooks:
+                await hook()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks.clear()
+        if self.runtime is not None:
+            # Each waits for at most one fetch; together, not one after the other.
+            await asyncio.gather(*(consumer.stop() for consumer in self.runtime.consumers))
         if self.relay is not None:
-            await self.relay.stop()
+            await self.relay.stop(flush_seconds=RELAY_FLUSH_SECONDS)
         if self.runtime is not None:
             await self.meter.stop(self.runtime.bus)
-            for hook in self.runtime.stop_hooks:
-                await hook()
-            for runner in self.runtime.job_runners:
-                await runner.stop()
-            for consumer in self.runtime.consumers:
-                await consumer.stop()
             if self.access_log is not None:
                 await self.access_log.stop()
             if self.runtime.clients is not None:

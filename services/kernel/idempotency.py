@@ -14,17 +14,19 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
+from nats.errors import Error as NatsError
 from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.kernel import context
-from services.kernel.errors import Conflict, FieldViolation, InvalidArgument, validation
+from services.kernel.errors import Conflict, FieldViolation, InvalidArgument, Unavailable, validation
 from services.kernel.events import EventBus
 
 BUCKET = "crm-idempotency"
@@ -32,6 +34,10 @@ KEEP_SECONDS = 24 * 3600
 ABANDONED_SECONDS = 60.0
 WAIT_SECONDS = 30.0
 MAX_KEY_LENGTH = 255
+STORE_SECONDS = 5.0  # one key-value operation; NATS down answers 503 instead of hanging
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Answer = tuple[Message, list[tuple[str, str]]]
 
@@ -56,16 +62,16 @@ class IdempotencyKeys:
         # Per caller and rpc: one user's key never answers another's request.
         scope = hashlib.sha256(f"{ctx.tenant_id}\n{ctx.user_id}\n{method}\n{key}".encode()).hexdigest()
         fingerprint = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
-        kv = await self._bucket()
+        kv = await self._store(self._bucket())
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             claim = json.dumps({"state": "running", "hash": fingerprint, "at": time.time()}).encode()
             try:
-                return await self._run(kv, scope, await kv.create(scope, claim), run)
+                return await self._run(kv, scope, await self._store(kv.create(scope, claim)), run)
             except KeyWrongLastSequenceError:
                 pass  # someone holds the key: replay its answer, wait for it, or take it over
             try:
-                entry = await kv.get(scope)
+                entry = await self._store(kv.get(scope))
             except KeyNotFoundError:
                 continue  # released meanwhile (its attempt failed): claim it
             stored: dict[str, Any] = json.loads(entry.value or b"{}")
@@ -77,7 +83,7 @@ class IdempotencyKeys:
                 return response, [(str(k), str(v)) for k, v in stored.get("trailers", [])]
             if time.time() - float(stored.get("at", 0)) > ABANDONED_SECONDS:
                 try:
-                    return await self._run(kv, scope, await kv.update(scope, claim, last=entry.revision), run)
+                    return await self._run(kv, scope, await self._store(kv.update(scope, claim, last=entry.revision)), run)
                 except KeyWrongLastSequenceError:
                     continue  # another request took it over first
             if time.monotonic() > deadline:
@@ -93,8 +99,24 @@ class IdempotencyKeys:
             with contextlib.suppress(Exception):
                 await kv.delete(scope, last=revision)
             raise
-        stored = json.loads((await kv.get(scope)).value or b"{}")
-        stored.update(state="done", response=base64.b64encode(response.SerializeToString()).decode(),
-                      trailers=trailers)
-        await kv.put(scope, json.dumps(stored).encode())
+        try:
+            stored = json.loads((await self._store(kv.get(scope))).value or b"{}")
+            stored.update(state="done", response=base64.b64encode(response.SerializeToString()).decode(),
+                          trailers=trailers)
+            await self._store(kv.put(scope, json.dumps(stored).encode()))
+        except Unavailable:
+            # The work is done: answer it. Only a retry of this key may find the claim and,
+            # once abandoned, run again.
+            log.warning("idempotency: the answer could not be kept (NATS unreachable)")
         return response, trailers
+
+    @staticmethod
+    async def _store(op: Awaitable[T]) -> T:
+        """One key-value operation; NATS out of reach is a 503 to retry, not a 500 or a hang."""
+        try:
+            return await asyncio.wait_for(op, STORE_SECONDS)
+        except (KeyNotFoundError, KeyWrongLastSequenceError):
+            raise
+        except (NatsError, TimeoutError, ConnectionError) as exc:
+            raise Unavailable("the idempotency key store (NATS) is unreachable; retry shortly",
+                              reason="IDEMPOTENCY_UNAVAILABLE") from exc

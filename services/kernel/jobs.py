@@ -80,6 +80,7 @@ class JobRunner:
         self.handlers: dict[str, Handler] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     def handler(self, kind: str, fn: Handler) -> None:
         self.handlers[kind] = fn
@@ -126,7 +127,10 @@ class JobRunner:
         return row
 
     def start(self, job_id: uuid.UUID, tenant_id: str) -> None:
-        """Run a committed job in the background."""
+        """Run a committed job in the background (once the process is stopping, the job stays
+        queued for the next process)."""
+        if self._stopped:
+            return
         task = asyncio.create_task(self._run(job_id, tenant_id), name=f"job-{job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -139,6 +143,8 @@ class JobRunner:
             self.start(job_id, str(tenant_id))
 
     async def stop(self) -> None:
+        """Cut running jobs short; their queue rows stay and the next process resumes them."""
+        self._stopped = True
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -40,6 +40,8 @@ class Settings:
     db_pool_size: int = 10
     # How often each process publishes its API call counts (tenants' usage statistics).
     usage_flush_seconds: float = 5.0
+    # On SIGTERM: how long in-flight rpcs may take before they are cut (services/main.py).
+    shutdown_grace_seconds: float = 10.0
     otel_exporter: str = ""
     log_level: str = "INFO"
     # Outgoing mail (services.kernel.mailer): smtp://[user:password@]host[:port][?starttls=required]
@@ -81,6 +83,7 @@ class Settings:
             refresh_token_ttl_seconds=int(e.get("CRM_REFRESH_TOKEN_TTL", str(30 * 24 * 3600))),
             db_pool_size=int(e.get("CRM_DB_POOL_SIZE", "10")),
             usage_flush_seconds=float(e.get("CRM_USAGE_FLUSH_SECONDS", "5")),
+            shutdown_grace_seconds=float(e.get("CRM_SHUTDOWN_GRACE_SECONDS", "10")),
             otel_exporter=e.get("CRM_OTEL_EXPORTER", ""),
             log_level=e.get("CRM_LOG_LEVEL", "INFO"),
             smtp_url=e.get("CRM_SMTP_URL", ""),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -81,7 +82,9 @@ MAX_BULK_CONVERT = 50
 # A live saga takes a few seconds (three calls of at most 10 s each); one older than this died.
 DEFAULT_TIMEOUT_SECONDS = 120.0
 DEFAULT_RECOVERY_SECONDS = 30.0
-LEASE = dt.timedelta(seconds=60)  # one recovery pass owns a compensation this long
+# One pass owns a compensation this long (at most the saga timeout: a process killed while
+# undoing must not hold the lead longer than one that died running the steps).
+LEASE = dt.timedelta(seconds=60)
 # Where a callee's field names land in the ConvertLead request (deal.stage_id -> stageId).
 _DEAL_FIELDS = {"stageId": "stageId", "stage_id": "stageId", "pipelineId": "pipelineId", "pipeline_id": "pipelineId",
                 "amount": "amount", "currency": "currency", "name": "dealName", "accountId": "accountId",
@@ -176,6 +179,7 @@ class Conversions:
         self.db, self.domain, self.peers = db, domain, peers
         self.timeout = dt.timedelta(seconds=float(os.environ.get("CRM_LEADS_CONVERSION_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)))
         self.recovery_seconds = float(os.environ.get("CRM_LEADS_RECOVERY_SECONDS", DEFAULT_RECOVERY_SECONDS))
+        self.lease = min(LEASE, self.timeout)
 
     # --- the saga ------------------------------------------------------------------------
     async def convert(self, lead_id: str, options: Options, *, prefix: str = "") -> Outcome:
@@ -315,12 +319,17 @@ class Conversions:
         failure = {"reason": getattr(exc, "reason", type(exc).__name__), "message": getattr(exc, "message", "")[:500]}
         async with self.db.transaction() as conn:
             await conn.execute(update(conversions).where(cv.id == conversion_id, cv.state == "running")
-                               .values(state="compensating", failure=failure, lease_until=func.now() + LEASE))
+                               .values(state="compensating", failure=failure, lease_until=func.now() + self.lease))
         try:
             await asyncio.shield(self.compensate(conversion_id, context.tenant_id()))
         except Exception:
-            # A peer is down: the recovery pass finishes the undo later; the lead stays reserved.
+            # A peer is down: the recovery pass finishes the undo later (its next pass, not
+            # after the lease: nobody holds it now); the lead stays reserved until then.
             log.warning("conversion %s: compensation incomplete, recovery will retry", conversion_id, exc_info=True)
+            with contextlib.suppress(Exception):
+                async with self.db.transaction() as conn:
+                    await conn.execute(update(conversions).where(cv.id == conversion_id, cv.state == "compensating")
+                                       .values(lease_until=None))
 
     # --- compensation --------------------------------------------------------------------
     async def compensate(self, conversion_id: uuid.UUID, tenant_id: str) -> None:
@@ -403,7 +412,7 @@ class Conversions:
                     cv.id == conversion_id,
                     ((cv.state == "running") & (cv.started_at < func.now() - self.timeout))
                     | ((cv.state == "compensating") & (cv.lease_until.is_(None) | (cv.lease_until < func.now()))))
-                .values(state="compensating", lease_until=func.now() + LEASE,
+                .values(state="compensating", lease_until=func.now() + self.lease,
                         failure=func.coalesce(cv.failure, cast(literal(json.dumps(timed_out)), JSONB)))
                 .returning(cv.id))).first()
         return claimed is not None

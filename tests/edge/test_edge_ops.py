@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -10,16 +9,13 @@ import pytest
 from edge_fakes import FakeUpstream
 from edge_harness import Envoy, Signer, envelope, error, free_port
 
+from tests.polling import until
+
 pytestmark = pytest.mark.envoy
 
 
 def _wait_status(url: str, status: int, timeout: float = 20.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        resp = httpx.get(url, timeout=5)
-        if resp.status_code == status or time.monotonic() > deadline:
-            return resp
-        time.sleep(0.2)
+    return until(lambda: httpx.get(url, timeout=5), lambda r: r.status_code == status, timeout=timeout, interval=0.2)
 
 
 def test_healthz_is_200_in_the_envelope_when_upstreams_are_up(client: httpx.Client) -> None:

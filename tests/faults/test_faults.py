@@ -13,6 +13,7 @@ import httpx
 
 from services.devstack import DevStack
 from tests.integration.conftest import sign_up
+from tests.polling import until
 
 
 def _h(t: dict[str, str]) -> dict[str, str]:
@@ -51,15 +52,6 @@ class Load(threading.Thread):
             time.sleep(0.01)
 
 
-def _wait(check: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_postgres_restart_under_load(fragile: DevStack, client: httpx.Client) -> None:
     tenant = _h(sign_up(client))
     cid = client.post("/v1/contacts", headers=tenant, json={"firstName": "Durable"}).json()["data"]["id"]
@@ -70,7 +62,7 @@ def test_postgres_restart_under_load(fragile: DevStack, client: httpx.Client) ->
     time.sleep(3.0)
     during = load.statuses.copy()
     fragile.start_postgres_again()
-    assert _wait(lambda: client.get(f"/v1/contacts/{cid}", headers=tenant).status_code == 200), "no recovery"
+    assert until(lambda: client.get(f"/v1/contacts/{cid}", headers=tenant).status_code == 200, timeout=30, interval=0.2), "no recovery"
     time.sleep(1.0)
     load.stop.set()
     load.join()
@@ -96,7 +88,7 @@ def test_nats_outage_loses_no_event(fragile: DevStack, client: httpx.Client) -> 
         r = client.get("/v1/audit/logs?entityType=contact&action=created&limit=100", headers=tenant)
         return {x["entityId"] for x in r.json()["data"]} if r.status_code == 200 else set()
 
-    assert _wait(lambda: set(made) <= audited(), timeout=45), f"missing: {set(made) - audited()}"
+    assert until(lambda: set(made) <= audited(), timeout=45, interval=0.2), f"missing: {set(made) - audited()}"
     assert len([x for x in audited() if x in made]) == len(made)
 
 
@@ -111,8 +103,8 @@ def test_services_killed_mid_import_finish_it_exactly_once(fragile: DevStack, cl
     time.sleep(0.3)  # let it start
     fragile.kill("services")
     fragile.restart("services")
-    assert _wait(lambda: client.get(f"/v1/contacts/import/{job_id}", headers=tenant).json()["data"]["status"]
-                 in ("completed", "failed"), timeout=90)
+    assert until(lambda: client.get(f"/v1/contacts/import/{job_id}", headers=tenant).json()["data"]["status"]
+                 in ("completed", "failed"), timeout=90, interval=0.2)
     job = client.get(f"/v1/contacts/import/{job_id}", headers=tenant).json()["data"]
     total = client.get(f"/v1/contacts?search={tag}&limit=1", headers=tenant).json()["meta"]["pagination"]["total"]
     if job["status"] == "completed":

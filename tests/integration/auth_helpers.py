@@ -59,15 +59,6 @@ def totp_now(secret_b32: str, *, offset_steps: int = 0) -> str:
     return totp.totp(secret, time.time() + offset_steps * totp.STEP)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 def body_of(mail: EmailMessage) -> str:
     part = mail.get_body(preferencelist=("plain",))
     assert part is not None, mail

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self, TypeVar
@@ -16,6 +15,7 @@ import httpx
 
 from services.devstack import DevStack
 from tests.integration.test_contacts_rest import h
+from tests.polling import until
 
 T = TypeVar("T")
 
@@ -66,14 +66,10 @@ def sql(stack: DevStack, statement: str, *args: Any) -> list[asyncpg.Record]:
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, every: float = 0.1) -> T:
     """Poll until `probe` answers something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing after {timeout}s")
-        time.sleep(every)
+    found = until(probe, timeout=timeout, interval=every)
+    if not found:
+        raise AssertionError(f"nothing after {timeout}s")
+    return found
 
 
 class HookServer:

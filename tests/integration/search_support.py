@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,17 +15,9 @@ import nats
 
 from services.devstack import DevStack
 from tests.integration.test_contacts_rest import h
+from tests.polling import until
 
 SERVICES = {"account": "accounts", "lead": "leads", "deal": "deals", "activity": "activities", "contact": "contacts"}
-
-
-def until(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 10.0, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ok(value) and time.monotonic() < deadline:
-        time.sleep(step)
-        value = fetch()
-    return value
 
 
 def post(api: httpx.Client, t: dict[str, str], path: str, body: dict[str, Any]) -> httpx.Response:
@@ -46,13 +37,13 @@ def ids(results: list[dict[str, Any]]) -> list[str]:
 
 def wait_found(api: httpx.Client, t: dict[str, str], query: str, record_id: str, timeout: float = 10.0,
                **extra: Any) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = until(lambda: found(api, t, query, **extra), lambda v: record_id in ids(v), timeout)
+    results: list[dict[str, Any]] = until(lambda: found(api, t, query, **extra), lambda v: record_id in ids(v), timeout=timeout)
     assert record_id in ids(results), f"{record_id} not found by {query!r}: {results}"
     return results
 
 
 def wait_gone(api: httpx.Client, t: dict[str, str], query: str, record_id: str, timeout: float = 10.0) -> None:
-    results = until(lambda: found(api, t, query), lambda v: record_id not in ids(v), timeout)
+    results = until(lambda: found(api, t, query), lambda v: record_id not in ids(v), timeout=timeout)
     assert record_id not in ids(results)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -18,15 +16,7 @@ from services.devstack import DevStack
 from services.kernel.db import asyncpg_dsn
 from tests.integration.conftest import mint, sign_up
 from tests.integration.test_contacts_rest import h
-
-
-def _until(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ok(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = fetch()
-    return value
+from tests.polling import until
 
 
 def _logs(api: httpx.Client, t: dict[str, str], query: str) -> list[dict[str, Any]]:
@@ -40,7 +30,7 @@ def test_contact_changes_are_recorded_once_with_before_and_after(api: httpx.Clie
     cid = api.post("/v1/contacts", headers=h(tenant), json={"firstName": "Aud", "title": "Dev"}).json()["data"]["id"]
     api.put(f"/v1/contacts/{cid}?updateMask=title", headers=h(tenant), json={"title": "CTO"})
     api.delete(f"/v1/contacts/{cid}", headers=h(tenant))
-    logs = _until(lambda: _logs(api, tenant, f"entityId={cid}&sort=sequence"),
+    logs = until(lambda: _logs(api, tenant, f"entityId={cid}&sort=sequence"),
                   lambda v: len([x for x in v if x["category"] == "data"]) >= 3)
     data = [x for x in logs if x["category"] == "data"]
     assert [x["action"] for x in data] == ["created", "updated", "deleted"]
@@ -71,11 +61,11 @@ def test_sign_ins_failures_and_reads_reach_the_reports(api: httpx.Client, stack:
     cid = api.post("/v1/contacts", headers=t, json={"firstName": "Private"}).json()["data"]["id"]
     for _ in range(3):
         assert api.get(f"/v1/contacts/{cid}", headers=t).status_code == 200
-    report = _until(lambda: api.get("/v1/audit/reports/compliance", headers=t).json()["data"],
+    report = until(lambda: api.get("/v1/audit/reports/compliance", headers=t).json()["data"],
                     lambda v: v["signIns"] >= 1 and v["failedSignIns"] >= 1)
     assert report["signIns"] >= 1 and report["failedSignIns"] == 1
     assert report["failedSignInsByUser"][0]["count"] == 1
-    access = _until(lambda: api.get(f"/v1/audit/reports/data-access?entityId={cid}", headers=t).json()["data"],
+    access = until(lambda: api.get(f"/v1/audit/reports/data-access?entityId={cid}", headers=t).json()["data"],
                     lambda v: sum(a["count"] for a in v["accesses"]) >= 3)
     read = access["accesses"][0]
     assert read["entityId"] == cid and read["access"] == "read" and read["entityType"] == "contact"
@@ -146,7 +136,7 @@ def test_export_as_a_job_then_download(api: httpx.Client, tenant: dict[str, str]
     r = api.post("/v1/audit/reports/export", headers=h(tenant), json={"format": "csv"})
     assert r.status_code == 202
     job_id = r.json()["data"]["jobId"]
-    job = _until(lambda: api.get(f"/v1/audit/reports/export/{job_id}", headers=h(tenant)).json()["data"],
+    job = until(lambda: api.get(f"/v1/audit/reports/export/{job_id}", headers=h(tenant)).json()["data"],
                  lambda v: v["status"] in ("completed", "failed"))
     assert job["status"] == "completed" and job["counts"]["total"] >= 1
     r = api.get(f"/v1/audit/reports/export/{job_id}/download", headers=h(tenant))
@@ -183,13 +173,13 @@ def test_retention_bounds_and_purge_keeps_the_chain_verifiable(api: httpx.Client
     import asyncio
 
     asyncio.run(publish())
-    assert len(_until(lambda: _logs(api, tenant, f"entityId={old_id}"), bool)) == 1
+    assert len(until(lambda: _logs(api, tenant, f"entityId={old_id}"), bool)) == 1
     api.post("/v1/audit/logs", headers=h(tenant), json={"action": "fresh", "entityType": "probe"})
     preview = api.post("/v1/audit/data-purge", headers=h(tenant), json={"dryRun": True})
     assert preview.status_code == 202
     r = api.post("/v1/audit/data-purge", headers=h(tenant), json={})
     job_id = r.json()["data"]["jobId"]
-    _until(lambda: _logs(api, tenant, "entityType=purge&action=completed"), bool)
+    until(lambda: _logs(api, tenant, "entityType=purge&action=completed"), bool)
     assert _logs(api, tenant, f"entityId={old_id}") == []
     purge = _logs(api, tenant, "entityType=purge&action=completed")[0]
     assert purge["metadata"]["removed"]["data"] == 1 and purge["entityId"] == job_id
@@ -201,12 +191,12 @@ def test_lineage_of_imported_and_merged_contacts(api: httpx.Client, tenant: dict
     csv_body = "First Name,Last Name,Email\nLin,Eage,lin@x.com\n"
     job_id = api.post("/v1/contacts/import", headers={**h(tenant), "content-type": "text/csv"},
                       content=csv_body).json()["data"]["jobId"]
-    _until(lambda: api.get(f"/v1/contacts/import/{job_id}", headers=h(tenant)).json()["data"]["status"],
+    until(lambda: api.get(f"/v1/contacts/import/{job_id}", headers=h(tenant)).json()["data"]["status"],
            lambda s: s == "completed")
     imported = api.get("/v1/contacts?email=lin@x.com", headers=h(tenant)).json()["data"][0]["id"]
     r = api.get(f"/v1/audit/data-lineage?entityType=contact&entityId={imported}", headers=h(tenant))
     assert r.status_code == 200, r.text
-    lineage = _until(lambda: api.get(f"/v1/audit/data-lineage?entityType=contact&entityId={imported}",
+    lineage = until(lambda: api.get(f"/v1/audit/data-lineage?entityType=contact&entityId={imported}",
                                      headers=h(tenant)).json()["data"], lambda v: v["origin"] == "import")
     assert lineage["origin"] == "import"
     assert {"entityId": job_id, "relation": "imported_by"}.items() <= lineage["upstream"][0].items()
@@ -215,7 +205,7 @@ def test_lineage_of_imported_and_merged_contacts(api: httpx.Client, tenant: dict
     api.post("/v1/contacts/deduplicate", headers=h(tenant), json={"dryRun": False})
     survivor, gone = (imported, dup) if api.get(f"/v1/contacts/{imported}", headers=h(tenant)).status_code == 200 \
         else (dup, imported)
-    merged = _until(lambda: api.get(f"/v1/audit/data-lineage?entityType=contact&entityId={gone}",
+    merged = until(lambda: api.get(f"/v1/audit/data-lineage?entityType=contact&entityId={gone}",
                                     headers=h(tenant)).json()["data"], lambda v: bool(v["downstream"]))
     assert merged["downstream"][0]["entityId"] == survivor and merged["downstream"][0]["relation"] == "merged_into"
     r = api.get("/v1/audit/data-lineage?entityType=contact", headers=h(tenant))

@@ -13,7 +13,8 @@ import jwt
 import pytest
 
 from services.devstack import DevStack
-from tests.integration.auth_helpers import account, bearer, events, h, pkce_pair, sql, wait_until
+from tests.integration.auth_helpers import account, bearer, events, h, pkce_pair, sql
+from tests.polling import until
 
 REDIRECT = "https://app.example.com/callback"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -187,7 +188,7 @@ def test_code_replay_is_refused_and_revokes_what_it_granted(
     assert api.get("/v1/contacts", headers=bearer(access)).status_code == 200
     rfc_error(token(api, form, headers=auth), 400, "invalid_grant")
     # RFC 6749 §4.1.2: the tokens issued from the code are revoked.
-    assert wait_until(lambda: api.get("/v1/contacts", headers=bearer(access)).status_code == 401)
+    assert until(lambda: api.get("/v1/contacts", headers=bearer(access)).status_code == 401)
     rfc_error(token(api, {"grant_type": "refresh_token", "refresh_token": refresh}, headers=auth), 400, "invalid_grant")
     found = events(stack, "crm.auth.code.replayed", lambda e: e["data"]["clientId"] == client["client"]["id"])
     assert found and found[0]["tenantid"] == admin["tenant"] and found[0]["data"]["clientIp"]
@@ -311,12 +312,12 @@ def test_revocation_rfc7009(api: httpx.Client, admin: dict[str, str], client: di
     r = api.post("/v1/auth/token/revoke", content=urlencode({"token": acct["refresh"],
                                                              "token_type_hint": "refresh_token"}), headers=FORM)
     assert r.status_code == 200
-    assert wait_until(lambda: api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401)
+    assert until(lambda: api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401)
     assert api.post("/v1/auth/token/refresh", json={"refreshToken": acct["refresh"]}).status_code == 401
     # An access token, as JSON: its session ends too.
     acct = account(api)
     assert api.post("/v1/auth/token/revoke", json={"token": acct["access"]}).status_code == 200
-    assert wait_until(lambda: api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401)
+    assert until(lambda: api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401)
     assert api.post("/v1/auth/token/refresh", json={"refreshToken": acct["refresh"]}).status_code == 401
     # A client credentials token stops working.
     cc = token(api, {"grant_type": "client_credentials"},
@@ -324,7 +325,7 @@ def test_revocation_rfc7009(api: httpx.Client, admin: dict[str, str], client: di
     r = api.post("/v1/auth/token/revoke", content=urlencode({"token": cc}),
                  headers={**FORM, **basic(client["client"]["id"], client["clientSecret"])})
     assert r.status_code == 200
-    assert wait_until(lambda: api.get("/v1/contacts", headers=bearer(cc)).status_code == 401)
+    assert until(lambda: api.get("/v1/contacts", headers=bearer(cc)).status_code == 401)
     # Wrong client credentials are still an error.
     r = api.post("/v1/auth/token/revoke", content=urlencode({"token": "x"}),
                  headers={**FORM, **basic(client["client"]["id"], "wrong")})
@@ -341,8 +342,8 @@ def test_deleting_a_client_ends_its_tokens(api: httpx.Client, admin: dict[str, s
     granted = token(api, {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                           "code_verifier": verifier}, headers=auth).json()
     assert api.delete(f"/v1/auth/clients/{cid}", headers=h(admin)).status_code == 200
-    assert wait_until(lambda: api.get("/v1/contacts", headers=bearer(cc)).status_code == 401)
-    assert wait_until(lambda: api.get("/v1/contacts", headers=bearer(granted["access_token"])).status_code == 401)
+    assert until(lambda: api.get("/v1/contacts", headers=bearer(cc)).status_code == 401)
+    assert until(lambda: api.get("/v1/contacts", headers=bearer(granted["access_token"])).status_code == 401)
     rfc_error(token(api, {"grant_type": "client_credentials"}, headers=auth), 401, "invalid_client")
     assert api.get(f"/v1/auth/clients/{cid}", headers=h(admin)).status_code == 404
     assert api.delete(f"/v1/auth/clients/{cid}", headers=h(admin)).status_code == 404

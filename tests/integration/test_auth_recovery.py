@@ -20,8 +20,8 @@ from tests.integration.auth_helpers import (
     publish,
     sql,
     token_from,
-    wait_until,
 )
+from tests.polling import until
 
 NEW_PASSWORD = "a-brand-new-secret-42"
 
@@ -64,7 +64,7 @@ def test_reset_confirm_sets_the_password_and_ends_every_session(
     r = api.post("/v1/auth/password/confirm", json={"token": token, "password": NEW_PASSWORD})
     assert r.status_code == 200 and r.json()["data"] == {"email": acct["email"], "tenantId": acct["tenant"]}
     # Every earlier token of the user stops working.
-    assert wait_until(lambda: api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401)
+    assert until(lambda: api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401)
     assert api.post("/v1/auth/token/refresh", json={"refreshToken": acct["refresh"]}).status_code == 401
     assert api.post("/v1/auth/login", json={"email": acct["email"], "password": PASSWORD}).status_code == 401
     fresh = api.post("/v1/auth/login", json={"email": acct["email"], "password": NEW_PASSWORD})

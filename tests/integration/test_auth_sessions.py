@@ -15,7 +15,8 @@ from crm.auth.v1 import auth_service_pb2_grpc as pb_grpc
 
 from services.auth import opaque
 from services.devstack import DevStack
-from tests.integration.auth_helpers import account, bearer, events, h, login, wait_until
+from tests.integration.auth_helpers import account, bearer, events, h, login
+from tests.polling import until
 
 
 def test_sessions_list_current_and_terminate(api: httpx.Client) -> None:
@@ -90,7 +91,7 @@ def test_refresh_reuse_revokes_the_whole_family(api: httpx.Client, stack: DevSta
     r = api.post("/v1/auth/token/refresh", json={"refreshToken": acct["refresh"]})
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "INVALID_GRANT"
     assert api.post("/v1/auth/token/refresh", json={"refreshToken": new_refresh}).status_code == 401
-    assert wait_until(lambda: api.get("/v1/auth/userinfo", headers=bearer(new_access)).status_code == 401)
+    assert until(lambda: api.get("/v1/auth/userinfo", headers=bearer(new_access)).status_code == 401)
     assert api.get("/v1/auth/userinfo", headers=h(acct)).status_code == 401
     sid = jwt.decode(acct["access"], options={"verify_signature": False})["sid"]
     found = events(stack, "crm.auth.refresh.reused", lambda e: e["data"]["sessionId"] == sid)

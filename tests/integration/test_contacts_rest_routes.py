@@ -4,7 +4,6 @@ walk-through does not reach, and what a careless or hostile client sends."""
 from __future__ import annotations
 
 import io
-import time
 import uuid
 
 import httpx
@@ -12,6 +11,7 @@ from openpyxl import Workbook, load_workbook
 
 from tests.integration.conftest import sign_up
 from tests.integration.test_contacts_rest import h
+from tests.polling import until
 
 
 def _create(api: httpx.Client, t: dict[str, str], **fields: object) -> str:
@@ -21,12 +21,10 @@ def _create(api: httpx.Client, t: dict[str, str], **fields: object) -> str:
 
 
 def _wait_job(api: httpx.Client, t: dict[str, str], job_id: str) -> dict[str, object]:
-    for _ in range(200):
-        job: dict[str, object] = api.get(f"/v1/contacts/import/{job_id}", headers=h(t)).json()["data"]
-        if job["status"] in ("completed", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("import job did not finish")
+    job: dict[str, object] = until(lambda: api.get(f"/v1/contacts/import/{job_id}", headers=h(t)).json()["data"],
+                                   lambda j: j["status"] in ("completed", "failed"), timeout=10)
+    assert job["status"] in ("completed", "failed"), f"import job did not finish: {job}"
+    return job
 
 
 def test_bulk_delete_is_not_single_delete(api: httpx.Client, tenant: dict[str, str]) -> None:

@@ -25,7 +25,10 @@ import asyncpg
 import grpc
 import httpx
 import pytest
+from crm.accounts.v1 import account_pb2, accounts_service_pb2
 from crm.contacts.v1 import contact_pb2, contacts_service_pb2, contacts_service_pb2_grpc
+from crm.deals.v1 import deal_pb2, deals_service_pb2
+from crm.users.v1 import user_pb2, users_service_pb2
 from google.protobuf import any_pb2, empty_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
@@ -38,12 +41,12 @@ from services.kernel.db import asyncpg_dsn
 from services.kernel.errors import DomainError
 from services.kernel.host import Host, load_modules
 from services.kernel.settings import Settings
-from services.leads.peers import ACCOUNTS, CONTACTS, DEALS, PEER, USERS
+from services.leads.peers import ACCOUNTS, CONTACTS, DEALS, USERS
 from tests.integration.conftest import mint, sign_up
 from tests.integration.test_contacts_rest import h
 
 PIPELINE, STAGE, SLOW_STAGE = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-Account, Deal = PEER["crm.accounts.v1.Account"], PEER["crm.deals.v1.Deal"]
+Account, Deal = account_pb2.Account, deal_pb2.Deal
 
 
 @dataclass
@@ -94,7 +97,7 @@ class FakePeers:
             await self.fail(ctx, validation([FieldViolation("name", "required", "REQUIRED")]), "422")
         account = Account(id=str(uuid.uuid4()), name=request.account.name, domain=request.account.domain,
                           owner_id=request.account.owner_id)
-        self.accounts.setdefault(tenant, {})[account.id] = account  # type: ignore[attr-defined]
+        self.accounts.setdefault(tenant, {})[account.id] = account
         return account
 
     async def get_account(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
@@ -133,8 +136,8 @@ class FakePeers:
             await self.fail(ctx, validation(problems), "422")
         deal = Deal()
         deal.CopyFrom(d)
-        deal.id = str(uuid.uuid4())  # type: ignore[attr-defined]
-        self.deals.setdefault(tenant, {})[deal.id] = deal  # type: ignore[attr-defined]
+        deal.id = str(uuid.uuid4())
+        self.deals.setdefault(tenant, {})[deal.id] = deal
         return deal
 
     async def delete_deal(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
@@ -150,14 +153,14 @@ class FakePeers:
             from services.kernel.errors import NotFound
             await self.fail(ctx, NotFound("team not found"))
         assert members is not None
-        return PEER["crm.users.v1.Team"](id=request.id, member_ids=members)
+        return user_pb2.Team(id=request.id, member_ids=members)
 
     async def get_user(self, request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Message:
         tenant = await self.guarded(ctx, "users:read")
         if not any(request.id in members for members in self.teams.get(tenant, {}).values()):
             from services.kernel.errors import NotFound
             await self.fail(ctx, NotFound("user not found"))
-        return PEER["crm.users.v1.User"](id=request.id)
+        return user_pb2.User(id=request.id)
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         def unary(fn: Any, request: type[Message]) -> grpc.RpcMethodHandler[Any, Any]:
@@ -165,15 +168,15 @@ class FakePeers:
                                                        response_serializer=lambda m: m.SerializeToString())
         return [
             grpc.method_handlers_generic_handler(ACCOUNTS, {
-                "CreateAccount": unary(self.create_account, PEER["crm.accounts.v1.CreateAccountRequest"]),
-                "GetAccount": unary(self.get_account, PEER["crm.accounts.v1.GetAccountRequest"]),
-                "DeleteAccount": unary(self.delete_account, PEER["crm.accounts.v1.DeleteAccountRequest"])}),
+                "CreateAccount": unary(self.create_account, accounts_service_pb2.CreateAccountRequest),
+                "GetAccount": unary(self.get_account, accounts_service_pb2.GetAccountRequest),
+                "DeleteAccount": unary(self.delete_account, accounts_service_pb2.DeleteAccountRequest)}),
             grpc.method_handlers_generic_handler(DEALS, {
-                "CreateDeal": unary(self.create_deal, PEER["crm.deals.v1.CreateDealRequest"]),
-                "DeleteDeal": unary(self.delete_deal, PEER["crm.deals.v1.DeleteDealRequest"])}),
+                "CreateDeal": unary(self.create_deal, deals_service_pb2.CreateDealRequest),
+                "DeleteDeal": unary(self.delete_deal, deals_service_pb2.DeleteDealRequest)}),
             grpc.method_handlers_generic_handler(USERS, {
-                "GetTeam": unary(self.get_team, PEER["crm.users.v1.GetTeamRequest"]),
-                "GetUser": unary(self.get_user, PEER["crm.users.v1.GetUserRequest"])}),
+                "GetTeam": unary(self.get_team, users_service_pb2.GetTeamRequest),
+                "GetUser": unary(self.get_user, users_service_pb2.GetUserRequest)}),
         ]
 
 

@@ -14,9 +14,10 @@ import httpx
 from services.devstack import DevStack
 from services.kernel.db import asyncpg_dsn
 from tests.integration.conftest import mint, sign_up
-from tests.integration.search_support import cloudevent, contact, found, ids, post, publish, record, until
+from tests.integration.search_support import cloudevent, contact, found, ids, post, publish, record
 from tests.integration.test_contacts_rest import h
 from tests.integration.test_search_rest import word
+from tests.polling import until
 
 
 def _as(stack: DevStack, tenant: dict[str, str], user: str, perms: list[str], **claims: Any) -> dict[str, str]:

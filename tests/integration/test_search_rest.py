@@ -23,12 +23,12 @@ from tests.integration.search_support import (
     post,
     publish,
     record,
-    until,
     user_id,
     wait_found,
     wait_gone,
 )
 from tests.integration.test_contacts_rest import h
+from tests.polling import until
 
 
 def word() -> str:
@@ -41,7 +41,7 @@ def test_a_new_contact_is_found_within_a_second(api: httpx.Client, tenant: dict[
     created = contact(api, tenant, firstName="Ada", lastName=name.capitalize(), email=f"ada@{name}.io",
                       company="Lovelace Ltd", title="Engineer")
     t0 = time.monotonic()
-    results = until(lambda: found(api, tenant, name), lambda v: created["id"] in ids(v), timeout=5, step=0.02)
+    results = until(lambda: found(api, tenant, name), lambda v: created["id"] in ids(v), timeout=5, interval=0.02)
     elapsed = time.monotonic() - t0
     assert created["id"] in ids(results)
     assert elapsed < 1.0, f"searchable only after {elapsed:.2f}s"

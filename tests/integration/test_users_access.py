@@ -10,7 +10,8 @@ import httpx
 
 from services.devstack import DevStack
 from tests.integration.conftest import sign_up
-from tests.integration.users_support import PASSWORD, find_event, h, login, make_user, refresh, wait_until
+from tests.integration.users_support import PASSWORD, find_event, h, login, make_user, refresh
+from tests.polling import until
 
 
 def _admin_id(api: httpx.Client, admin: dict[str, str]) -> str:
@@ -26,7 +27,7 @@ def test_deactivate_ends_tokens_and_activate_restores_sign_in(api: httpx.Client,
     r = api.post(f"/v1/users/{uid}/deactivate", headers=h(admin), json={"reason": "left the company"})
     assert r.status_code == 200 and r.json()["data"]["active"] is False and r.json()["data"]["status"] == "inactive"
     # The existing access token is refused by every service (revocations travel over NATS) ...
-    assert wait_until(lambda: api.get("/v1/contacts", headers=h(tokens)).status_code == 401)
+    assert until(lambda: api.get("/v1/contacts", headers=h(tokens)).status_code == 401)
     r = api.get("/v1/contacts", headers=h(tokens))
     assert r.json()["errors"][0]["code"] in ("TOKEN_REVOKED", "SESSION_REVOKED")
     # ... its refresh token is dead, and signing in again is refused.
@@ -81,7 +82,7 @@ def test_delete_erases_and_frees_the_address(api: httpx.Client, stack: DevStack)
     got = api.get(f"/v1/users/teams/{team['id']}", headers=h(admin)).json()["data"]
     assert got["leadId"] == "" and got["memberIds"] == []
     # Sign-in ends everywhere.
-    assert wait_until(lambda: api.get("/v1/contacts", headers=h(tokens)).status_code == 401)
+    assert until(lambda: api.get("/v1/contacts", headers=h(tokens)).status_code == 401)
     assert refresh(api, tokens).status_code == 401
     assert api.post("/v1/auth/login", json={"email": "gone@example.com", "password": PASSWORD}).status_code == 401
     # What the user owned stays, still naming the (now anonymous) owner id.

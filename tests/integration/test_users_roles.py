@@ -9,7 +9,8 @@ import httpx
 
 from services.devstack import DevStack
 from tests.integration.conftest import sign_up
-from tests.integration.users_support import find_event, h, make_user, refresh, refreshed, wait_until
+from tests.integration.users_support import find_event, h, make_user, refresh, refreshed
+from tests.polling import until
 
 
 def _me_perms(api: httpx.Client, t: dict[str, str]) -> list[str]:
@@ -41,7 +42,7 @@ def test_assign_list_and_remove_roles(api: httpx.Client, stack: DevStack) -> Non
     assert api.post(f"/v1/users/{uid}/roles", headers=h(admin), json={"roleId": writer["id"]}).json()["data"]["roles"] == ["read_only", "writer"]
 
     # The old token stops working; the refreshed one carries the new permissions.
-    assert wait_until(lambda: api.get(f"/v1/users/{uid}", headers=h(tokens)).status_code == 401)
+    assert until(lambda: api.get(f"/v1/users/{uid}", headers=h(tokens)).status_code == 401)
     tokens = refreshed(api, tokens)
     assert "contacts:write" in _me_perms(api, tokens)
     assert api.get(f"/v1/users/{uid}/permissions", headers=h(tokens)).json()["data"]["permissions"] == _me_perms(api, tokens)
@@ -97,7 +98,7 @@ def test_custom_roles_crud_and_catalogue(api: httpx.Client, stack: DevStack) -> 
     assert "users:*" in _me_perms(api, tokens)
     r = api.put(f"/v1/roles/{role['id']}", headers=h(admin), json={"name": "Auditor", "permissions": ["contacts:read"]})
     assert r.status_code == 200 and r.json()["data"]["permissions"] == ["contacts:read"]
-    assert wait_until(lambda: api.get("/v1/auth/userinfo", headers=h(tokens)).status_code == 401)
+    assert until(lambda: api.get("/v1/auth/userinfo", headers=h(tokens)).status_code == 401)
     tokens = refreshed(api, tokens)
     assert _me_perms(api, tokens) == ["contacts:read"]
     r = api.put("/v1/roles/auditor?updateMask=description", headers=h(admin), json={"description": "Reads", "key": "other"})

@@ -55,16 +55,6 @@ def make_user(api: httpx.Client, admin: dict[str, str], roles: list[str] | None 
     return r.json()["data"], login(api, email)
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, interval: float = 0.1) -> bool:
-    """Poll `check` until it holds (revocations travel over NATS) or the time is up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
-
-
 def find_event(nats_url: str, event_type: str, match: Callable[[dict[str, Any]], bool],
                timeout: float = 10.0) -> dict[str, Any] | None:
     """The first CloudEvent of `event_type` on JetStream whose envelope satisfies `match`."""
