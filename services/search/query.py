@@ -32,12 +32,16 @@ MAX_HIGHLIGHTS = 5
 
 def fold(text: str) -> str:
     """Lower case without accents, as the index stores words (search.fold in SQL)."""
+    if text.isascii():  # most text: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-def _fold_mapped(text: str) -> tuple[str, list[int]]:
+def _fold_mapped(text: str) -> tuple[str, Sequence[int]]:
     """`fold(text)` and, for each folded character, the index of the character it came from."""
+    if text.isascii():  # one character for one
+        return text.lower(), range(len(text))
     out: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text):
