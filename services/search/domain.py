@@ -62,7 +62,6 @@ FACETS = ("type", "ownerId", "stage", "status", "tags")
 MAX_FACET_VALUES = 50
 MAX_SUGGESTIONS = 10
 MAX_AUTOCOMPLETE = 20
-CANDIDATE_SIMILARITY = 0.2  # trigram similarity a vocabulary word needs to be considered a correction
 FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}(\.[A-Za-z][A-Za-z0-9]{0,63}){0,2}$")
 # Record fields compared as numbers or times in filters; every other record field as text.
 NUMERIC_FIELDS = frozenset({"amount", "score", "durationSeconds", "employeeCount", "annualRevenue", "probability"})
@@ -219,7 +218,7 @@ COUNT = statements.compile_statement(select(func.count()).where(
 
 async def config_of(conn: Conn) -> search_config.Config:
     """The configuration of the read transaction's tenant (row-level security picks the row)."""
-    return search_config.from_json(await conn.fetchval(statements.CONFIG.sql))
+    return search_config.from_json(await conn.fetchval(statements.CONFIG.sql))  # and the settings
 
 
 class SearchDomain:
@@ -338,14 +337,7 @@ class SearchDomain:
         checkable = sorted({w for w in words if 3 <= len(w) <= 40 and not w.isdigit()})
         if not checkable:
             return {}
-        await conn.fetchval(statements.SET_SIMILARITY.sql, str(CANDIDATE_SIMILARITY))
-        rows = await conn.fetch(statements.LOOK_ALIKES.sql, checkable)
-        found: dict[str, list[tuple[str, float]]] = {}
-        for word, term, holding in rows:
-            if OSA.distance(word, term) <= max_edits(word):
-                # Equally close: the word more records hold first.
-                found.setdefault(word, []).append((term, OSA.normalized_similarity(word, term) + holding * 1e-9))
-        return {w: sorted(cs, key=lambda x: -x[1])[:per_word] for w, cs in found.items()}
+        return pick_look_alikes(await conn.fetch(statements.LOOK_ALIKES.sql, checkable), per_word)
 
     def _hit(self, row: asyncpg.Record, q: Query, cfg: search_config.Config,
              words: Mapping[str, Sequence[str]]) -> Hit:
@@ -613,6 +605,17 @@ class SearchDomain:
         except Exception:  # noqa: BLE001 - the status still answers when NATS does not
             return -1
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+
+def pick_look_alikes(rows: Sequence[asyncpg.Record], per_word: int) -> dict[str, list[tuple[str, float]]]:
+    """The candidates (word, term, documents holding it) close enough in edit distance, best
+    first, with their similarity."""
+    found: dict[str, list[tuple[str, float]]] = {}
+    for word, term, holding in rows:
+        if OSA.distance(word, term) <= max_edits(word):
+            # Equally close: the word more records hold first.
+            found.setdefault(word, []).append((term, OSA.normalized_similarity(word, term) + holding * 1e-9))
+    return {w: sorted(cs, key=lambda x: -x[1])[:per_word] for w, cs in found.items()}
 
 
 def max_edits(word: str) -> int:

@@ -34,7 +34,14 @@ SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 RESULT_COLUMNS = (d.type, d.id, d.owner_id, d.title, d.subtitle, d.data, d.updated_at)
 CREATED = func.coalesce(d.created_at, d.updated_at).label("created_sort")
 
-CONFIG = RawQuery("SELECT config FROM search.configs", ())
+CANDIDATE_SIMILARITY = 0.2  # trigram similarity a vocabulary word needs to be considered a correction
+# The tenant's configuration, and the transaction's settings in the same round trip: plans made
+# for the actual words (how many records a prefix matches decides between walking the title
+# index and the full-text index; a cached generic plan, which asyncpg's prepared statements
+# get after five runs, measured 3x slower), and the trigram similarity a look-alike word needs.
+CONFIG = RawQuery(
+    "SELECT (SELECT config FROM search.configs), set_config('plan_cache_mode', 'force_custom_plan', true), "
+    f"set_config('pg_trgm.similarity_threshold', '{CANDIDATE_SIMILARITY}', true)", ())
 SET_WORD_SIMILARITY = RawQuery("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", ("threshold",))
 
 
@@ -165,7 +172,7 @@ def prefix_range(prefix: str) -> tuple[str, str]:
 # For each word of 3 letters or more that no document holds, candidate corrections from the
 # tenant's vocabulary: by trigrams (any typo in a long word), and among the words of the same
 # initial and about the same length (swapped letters in a short one); edit distance decides
-# in Python. `%` needs pg_trgm.similarity_threshold set (SET_SIMILARITY).
+# in Python. `%` uses the similarity threshold CONFIG sets.
 LOOK_ALIKES = RawQuery(
     "SELECT w.word, c.term, c.documents FROM unnest($1::text[]) AS w(word) "
     "CROSS JOIN LATERAL ((SELECT t.term, t.documents FROM search.tenant_terms t "
@@ -178,4 +185,3 @@ LOOK_ALIKES = RawQuery(
     "WHERE NOT EXISTS (SELECT 1 FROM search.tenant_terms k WHERE k.term = w.word AND k.documents > 0)",
     ("words",),
 )
-SET_SIMILARITY = RawQuery("SELECT set_config('pg_trgm.similarity_threshold', $1, true)", ("threshold",))
