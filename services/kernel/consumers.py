@@ -166,28 +166,42 @@ class DurableConsumer:
             return None
         return decoded
 
+    async def _fresh(self, conn: AsyncConnection, events: list[_Event]) -> set[str]:
+        """Record the events' ids; those not recorded before (one statement, straight through
+        asyncpg in the caller's transaction: this runs for every event of every consumer)."""
+        raw = await conn.get_raw_connection()
+        pg = raw.driver_connection
+        assert pg is not None
+        rows = await pg.fetch(f'INSERT INTO "{self.schema}".processed_events (consumer, event_id) '
+                              "SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                              self.name, [e.event_id for e in events])
+        return {r[0] for r in rows}
+
     async def _handle(self, conn: AsyncConnection, e: _Event) -> FollowUp | None:
-        """Record the event's id and, the first time, apply it; in the caller's transaction."""
         bound = context.bind(context.RequestContext(tenant_id=e.tenant, request_id=str(e.event.get("requestid", ""))))
         try:
-            fresh = (await conn.execute(
-                text(f'INSERT INTO "{self.schema}".processed_events (consumer, event_id) VALUES (:c, :e) '
-                     "ON CONFLICT DO NOTHING RETURNING 1"), {"c": self.name, "e": e.event_id},
-            )).first()
-            return await self.handler(conn, e.event) if fresh is not None else None
+            return await self.handler(conn, e.event)
         finally:
             context.reset(bound)
 
+    async def _apply_fresh(self, conn: AsyncConnection, events: list[_Event]) -> list[tuple[str, FollowUp]]:
+        """Apply, in order, the events not seen before (a copy later in the same run is not)."""
+        fresh = await self._fresh(conn, events)
+        follow_ups: list[tuple[str, FollowUp]] = []
+        for e in events:
+            if e.event_id in fresh:
+                fresh.discard(e.event_id)
+                follow_up = await self._handle(conn, e)
+                if follow_up is not None:
+                    follow_ups.append((e.event_id, follow_up))
+        return follow_ups
+
     async def _apply_run(self, run: list[_Event]) -> None:
         if len(run) > 1:
-            follow_ups: list[tuple[str, FollowUp]] = []
             bound = context.bind(context.RequestContext(tenant_id=run[0].tenant))
             try:
                 async with self.db.transaction(tenant_id=run[0].tenant) as conn:
-                    for e in run:
-                        follow_up = await self._handle(conn, e)
-                        if follow_up is not None:
-                            follow_ups.append((e.event_id, follow_up))
+                    follow_ups = await self._apply_fresh(conn, run)
             except asyncio.CancelledError:
                 raise
             except Exception:  # nothing of the run took effect: apply its events one at a time
@@ -215,10 +229,10 @@ class DurableConsumer:
         bound = context.bind(context.RequestContext(tenant_id=e.tenant))
         try:
             async with self.db.transaction(tenant_id=e.tenant) as conn:
-                follow_up = await self._handle(conn, e)
+                follow_ups = await self._apply_fresh(conn, [e])
             await e.msg.ack()
-            if follow_up is not None:
-                await self._follow(e.event_id, follow_up)
+            for event_id, follow_up in follow_ups:
+                await self._follow(event_id, follow_up)
         except asyncio.CancelledError:
             raise
         except Exception:
