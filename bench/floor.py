@@ -47,7 +47,7 @@ from services.kernel.events import cloudevent
 from services.search import config as search_config
 from services.search import statements as search_sql
 from services.search.domain import pick_look_alikes
-from services.search.query import Query, highlights, parse, to_tsquery
+from services.search.query import Highlighter, Query, parse, to_tsquery
 from services.search.records import TYPES
 
 Scope = dict[str, Any]
@@ -233,7 +233,7 @@ class Floor:
             cfg = search_config.from_json(await conn.fetchval(search_sql.CONFIG.sql))
             rows = await conn.fetch(search_sql.AUTOCOMPLETE.sql, *args)
         words = cfg.synonym_map()
-        hits = [_hit(r, q, cfg, words) for r in sorted(rows, key=lambda r: r["step"])]
+        hits = _hits(sorted(rows, key=lambda r: r["step"]), q, cfg, words)
         return 200, envelope(hits, {"page": 1, "limit": len(hits), "total": len(hits), "hasNext": False,
                                     "hasPrev": False, "nextPageToken": ""})
 
@@ -255,7 +255,7 @@ class Floor:
                 await conn.fetchval(search_sql.SET_WORD_SIMILARITY.sql, str(cfg.fuzzy_threshold))
                 rows = await _search_page(conn, q, words, limit, titles_alike=True)
         total = rows[0]["_total"] if rows else 0
-        hits = [_hit(r, q, cfg, words) for r in rows[:limit]]
+        hits = _hits(rows[:limit], q, cfg, words)
         return 200, envelope(hits, {"page": 1, "limit": limit, "total": total, "hasNext": total > limit,
                                     "hasPrev": False, "nextPageToken": ""})
 
@@ -293,12 +293,14 @@ async def _search_page(conn: PoolConnectionProxy[asyncpg.Record], q: Query, word
     return rows
 
 
-def _hit(row: asyncpg.Record, q: Query, cfg: search_config.Config, words: dict[str, list[str]]) -> dict[str, Any]:
-    fields = [f for f, _ in cfg.weighted(row["type"])]
-    return {"type": row["type"], "id": str(row["id"]), "title": row["title"], "subtitle": row["subtitle"],
-            "score": round(float(row["score"] or 0.0), 6), "ownerId": str(row["owner_id"] or ""),
-            "updatedAt": _json_value(row["updated_at"]),
-            "highlights": [{"field": f, "snippet": s} for f, s in highlights(row["data"], fields, q, words)]}
+def _hits(rows: list[asyncpg.Record], q: Query, cfg: search_config.Config, words: dict[str, list[str]]
+          ) -> list[dict[str, Any]]:
+    mark = Highlighter(q, words)
+    fields = {t: [f for f, _ in cfg.weighted(t)] for t in {r["type"] for r in rows}}
+    return [{"type": r["type"], "id": str(r["id"]), "title": r["title"], "subtitle": r["subtitle"],
+             "score": round(float(r["score"] or 0.0), 6), "ownerId": str(r["owner_id"] or ""),
+             "updatedAt": _json_value(r["updated_at"]),
+             "highlights": [{"field": f, "snippet": s} for f, s in mark(r["data"], fields[r["type"]])]} for r in rows]
 
 
 async def _read_body(receive: Receive) -> bytes:

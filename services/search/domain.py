@@ -49,7 +49,7 @@ from services.kernel.events import STREAM, EventBus, emit
 from services.kernel.jobs import JobResult, JobRunner
 from services.search import config as search_config
 from services.search import indexer, sources, statements
-from services.search.query import Query, highlights, parse, to_tsquery
+from services.search.query import Highlighter, Query, parse, to_tsquery
 from services.search.records import TYPES, document
 from services.search.tables import SCHEMA, documents
 
@@ -303,7 +303,7 @@ class SearchDomain:
             if page.info.total == 0 and cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases:
                 await conn.fetchval(statements.SET_WORD_SIMILARITY.sql, str(cfg.fuzzy_threshold))
                 page = await self._page(conn, q, words, scope, filters, p, titles_alike=True)
-        return Results([self._hit(r, q, cfg, words) for r in page.rows], page.info)
+        return Results(self._hits(page.rows, q, cfg, words), page.info)
 
     async def _page(self, conn: Conn, q: Query, words: Mapping[str, Sequence[str]], scope: Scope,
                     filters: list[ColumnElement[bool]], p: listing.ListParams, *, titles_alike: bool = False
@@ -339,12 +339,13 @@ class SearchDomain:
             return {}
         return pick_look_alikes(await conn.fetch(statements.LOOK_ALIKES.sql, checkable), per_word)
 
-    def _hit(self, row: asyncpg.Record, q: Query, cfg: search_config.Config,
-             words: Mapping[str, Sequence[str]]) -> Hit:
-        fields = [f for f, _ in cfg.weighted(row["type"])]
-        return Hit(type=row["type"], id=str(row["id"]), title=row["title"], subtitle=row["subtitle"],
-                   score=round(float(row["score"] or 0.0), 6), owner_id=str(row["owner_id"] or ""),
-                   updated_at=row["updated_at"], highlights=highlights(row["data"], fields, q, words))
+    def _hits(self, rows: Sequence[asyncpg.Record], q: Query, cfg: search_config.Config,
+              words: Mapping[str, Sequence[str]]) -> list[Hit]:
+        mark = Highlighter(q, words)
+        fields = {t: [f for f, _ in cfg.weighted(t)] for t in {r["type"] for r in rows}}
+        return [Hit(type=r["type"], id=str(r["id"]), title=r["title"], subtitle=r["subtitle"],
+                    score=round(float(r["score"] or 0.0), 6), owner_id=str(r["owner_id"] or ""),
+                    updated_at=r["updated_at"], highlights=mark(r["data"], fields[r["type"]])) for r in rows]
 
     async def faceted(self, req: SearchInput, facets: Sequence[str], facet_limit: int
                       ) -> tuple[Results, list[FacetCounts]]:
@@ -369,7 +370,7 @@ class SearchDomain:
             words = cfg.synonym_map()
             page = await self._page(conn, q, words, scope, filters, p)
             counts = await self._facets(conn, q, words, scope, filters, wanted, facet_limit or 10)
-        hits = [self._hit(r, q, cfg, words) for r in page.rows]
+        hits = self._hits(page.rows, q, cfg, words)
         return Results(hits, page.info), [FacetCounts(f, counts.get(f, [])) for f in wanted]
 
     async def _facets(self, conn: Conn, q: Query, words: Mapping[str, Sequence[str]], scope: Scope,
@@ -431,7 +432,7 @@ class SearchDomain:
             rows = await conn.fetch(statements.AUTOCOMPLETE.sql, *args)
         words = cfg.synonym_map()
         # The steps come in order; sorting by step keeps that whatever the executor did.
-        return Results([self._hit(r, q, cfg, words) for r in sorted(rows, key=lambda r: r["step"])])
+        return Results(self._hits(sorted(rows, key=lambda r: r["step"]), q, cfg, words))
 
     async def suggestions(self, typed: str, types: Sequence[str], limit: int) -> Suggestions:
         """Corrections of misspelled words from the tenant's vocabulary, kept only when they find

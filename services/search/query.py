@@ -193,23 +193,33 @@ def highlight(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+class Highlighter:
+    """Where a query's words occur in records: its patterns compiled once for a whole answer."""
+
+    def __init__(self, q: Query, synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.patterns = [] if q.empty else _patterns(q, synonyms or {})
+
+    def __call__(self, record: Mapping[str, Any], fields: Sequence[str]) -> list[tuple[str, str]]:
+        """(field, snippet) for the fields of `record` where the query's words occur, in field order."""
+        if not self.patterns:
+            return []
+        out: list[tuple[str, str]] = []
+        for name in fields:
+            text = field_value(record, name)
+            if not text:
+                continue
+            folded, where = _fold_mapped(text)
+            spans = _spans(folded, self.patterns)
+            if not spans:
+                continue
+            original = [(where[s], where[e - 1] + 1) for s, e in spans]
+            out.append((name, highlight(text, original)))
+            if len(out) >= MAX_HIGHLIGHTS:
+                break
+        return out
+
+
 def highlights(record: Mapping[str, Any], fields: Sequence[str], q: Query,
                synonyms: Mapping[str, Sequence[str]] | None = None) -> list[tuple[str, str]]:
     """(field, snippet) for the fields of `record` where the query's words occur, in field order."""
-    if q.empty:
-        return []
-    patterns = _patterns(q, synonyms or {})
-    out: list[tuple[str, str]] = []
-    for name in fields:
-        text = field_value(record, name)
-        if not text:
-            continue
-        folded, where = _fold_mapped(text)
-        spans = _spans(folded, patterns)
-        if not spans:
-            continue
-        original = [(where[s], where[e - 1] + 1) for s, e in spans]
-        out.append((name, highlight(text, original)))
-        if len(out) >= MAX_HIGHLIGHTS:
-            break
-    return out
+    return Highlighter(q, synonyms)(record, fields)
