@@ -46,7 +46,7 @@ from services.kernel.db import _SET_CONTEXT, _context_sql, _end_transaction, _js
 from services.kernel.events import cloudevent
 from services.search import config as search_config
 from services.search import statements as search_sql
-from services.search.domain import pick_look_alikes
+from services.search.domain import parsed_config, pick_look_alikes
 from services.search.query import Highlighter, Query, parse, to_tsquery
 from services.search.records import TYPES
 
@@ -230,7 +230,7 @@ class Floor:
             low=low, high=high, n=int(body.get("limit") or 10), in_title=to_tsquery(q, weights="A"),
             elsewhere=to_tsquery(q, weights="B"), ranked=to_tsquery(q, weights="AB"), **SEARCH_SCOPE)
         async with self._read(tenant, user) as conn:
-            cfg = search_config.from_json(await conn.fetchval(search_sql.CONFIG.sql))
+            cfg = parsed_config(await conn.fetchval(search_sql.CONFIG.sql))
             rows = await conn.fetch(search_sql.AUTOCOMPLETE.sql, *args)
         words = cfg.synonym_map()
         hits = _hits(sorted(rows, key=lambda r: r["step"]), q, cfg, words)
@@ -241,7 +241,7 @@ class Floor:
         q = parse(str(body.get("query", "")))
         limit = int(body.get("limit") or 20)
         async with self._read(tenant, user) as conn:
-            cfg = search_config.from_json(await conn.fetchval(search_sql.CONFIG.sql))
+            cfg = parsed_config(await conn.fetchval(search_sql.CONFIG.sql))
             words = cfg.synonym_map()
             rows = await _search_page(conn, q, words, limit)
             if not rows and cfg.fuzzy:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -217,8 +218,16 @@ COUNT = statements.compile_statement(select(func.count()).where(
 
 
 async def config_of(conn: Conn) -> search_config.Config:
-    """The configuration of the read transaction's tenant (row-level security picks the row)."""
-    return search_config.from_json(await conn.fetchval(statements.CONFIG.sql))  # and the settings
+    """The configuration of the read transaction's tenant (row-level security picks the row);
+    the statement also makes the transaction's settings (see statements.CONFIG)."""
+    return parsed_config(await conn.fetchval(statements.CONFIG.sql))
+
+
+@functools.lru_cache(maxsize=1024)
+def parsed_config(stored: str | None) -> search_config.Config:
+    """A stored configuration (JSON text) over the defaults, parsed once per distinct text.
+    Shared between requests: readers never change it."""
+    return search_config.from_json(json.loads(stored) if stored else None)
 
 
 class SearchDomain:

@@ -164,14 +164,15 @@ def _spans(folded: str, patterns: Iterable[re.Pattern[str]]) -> list[tuple[int, 
     return merged
 
 
-def _patterns(q: Query, synonyms: Mapping[str, Sequence[str]]) -> list[re.Pattern[str]]:
+def _patterns(q: Query, synonyms: Mapping[str, Sequence[str]]) -> list[tuple[str, re.Pattern[str]]]:
+    """Each pattern with a word any match of it contains (a cheap test before the regex)."""
     out = []
     for t in q.terms:
         tail = r"\w*" if t.prefix else r"(?!\w)"
-        out.append(re.compile(r"(?<!\w)" + re.escape(t.word) + tail))
-        out += [re.compile(r"(?<!\w)" + re.escape(s) + r"(?!\w)") for s in synonyms.get(t.word, ())]
+        out.append((t.word, re.compile(r"(?<!\w)" + re.escape(t.word) + tail)))
+        out += [(s, re.compile(r"(?<!\w)" + re.escape(s) + r"(?!\w)")) for s in synonyms.get(t.word, ())]
     for phrase in q.phrases:
-        out.append(re.compile(r"(?<!\w)" + r"\W+".join(re.escape(w) for w in phrase) + r"(?!\w)"))
+        out.append((phrase[0], re.compile(r"(?<!\w)" + r"\W+".join(re.escape(w) for w in phrase) + r"(?!\w)")))
     return out
 
 
@@ -209,7 +210,7 @@ class Highlighter:
             if not text:
                 continue
             folded, where = _fold_mapped(text)
-            spans = _spans(folded, self.patterns)
+            spans = _spans(folded, [p for word, p in self.patterns if word in folded])
             if not spans:
                 continue
             original = [(where[s], where[e - 1] + 1) for s, e in spans]

@@ -40,7 +40,7 @@ CANDIDATE_SIMILARITY = 0.2  # trigram similarity a vocabulary word needs to be c
 # index and the full-text index; a cached generic plan, which asyncpg's prepared statements
 # get after five runs, measured 3x slower), and the trigram similarity a look-alike word needs.
 CONFIG = RawQuery(
-    "SELECT (SELECT config FROM search.configs), set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "SELECT (SELECT config::text FROM search.configs), set_config('plan_cache_mode', 'force_custom_plan', true), "
     f"set_config('pg_trgm.similarity_threshold', '{CANDIDATE_SIMILARITY}', true)", ())
 SET_WORD_SIMILARITY = RawQuery("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", ("threshold",))
 
