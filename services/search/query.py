@@ -206,11 +206,16 @@ class Highlighter:
             return []
         out: list[tuple[str, str]] = []
         for name in fields:
-            text = field_value(record, name)
+            # Most fields are plain strings or absent: only the others take the general path.
+            value = record.get(name) if "." not in name else None
+            text = value if type(value) is str else field_value(record, name)
             if not text:
                 continue
             folded, where = _fold_mapped(text)
-            spans = _spans(folded, [p for word, p in self.patterns if word in folded])
+            wanted = [p for word, p in self.patterns if word in folded]
+            if not wanted:
+                continue
+            spans = _spans(folded, wanted)
             if not spans:
                 continue
             original = [(where[s], where[e - 1] + 1) for s, e in spans]
