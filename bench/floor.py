@@ -27,7 +27,7 @@ import argparse
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -50,9 +50,9 @@ from services.search.domain import parsed_config, pick_look_alikes
 from services.search.query import Highlighter, Query, parse, to_tsquery
 from services.search.records import TYPES
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 OUTBOX_DDL = (
     "CREATE SCHEMA IF NOT EXISTS bench",
@@ -169,18 +169,24 @@ class Floor:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # The services' pool: pool_size kept plus as many overflow connections.
-                self.pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=2 * self.pool_size,
-                                                      init=_init_connection)
-                self.read_pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=self.pool_size,
-                                                           init=_json_codecs, reset=_end_transaction)
+                await self.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for pool in (self.pool, self.read_pool):
-                    if pool is not None:
-                        await pool.close()
+                await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def open(self) -> None:
+        # The services' pool: pool_size kept plus as many overflow connections.
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=2 * self.pool_size,
+                                              init=_init_connection)
+        self.read_pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=self.pool_size,
+                                                   init=_json_codecs, reset=_end_transaction)
+
+    async def close(self) -> None:
+        for pool in (self.pool, self.read_pool):
+            if pool is not None:
+                await pool.close()
 
     async def get(self, tenant: str, user: str, contact_id: str) -> tuple[int, bytes]:
         assert self.pool is not None
