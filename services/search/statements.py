@@ -18,7 +18,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, Text, and_, any_, bindparam, cast, func, literal_column, not_, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql.elements import ColumnElement
@@ -117,7 +131,7 @@ def _page_select(has_query: bool, titles_alike: bool, excluded: bool, sort: str,
     score = score.label("score")
     return (select(*RESULT_COLUMNS, score, func.count().over().label("_total"))
             .where(*where).order_by(*listing.order_by(sort_spec(score), sort))
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=BigInteger)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -206,6 +206,12 @@ def test_advanced_search_with_filters_sort_and_pages(api: httpx.Client, stack: D
     assert r.json()["data"] == []
     assert r.json()["meta"]["pagination"] == {"page": 4, "limit": 2, "total": 5, "hasNext": False, "hasPrev": True,
                                               "nextPageToken": ""}
+    # A page far beyond any offset a 32-bit integer holds is just as empty.
+    for path in ("advanced", "faceted"):
+        r = post(api, tenant, path, {"query": tag, "page": 2**31 - 2})
+        assert r.status_code == 200, r.text
+        results = r.json()["data"] if path == "advanced" else r.json()["data"]["results"]
+        assert results == [] and r.json()["meta"]["pagination"]["total"] == 8
     r = advanced(query=f"{tag} -vip", types=["deal"])
     assert sorted(x["title"] for x in r.json()["data"]) == [f"{tag} deal {i}" for i in (2, 3, 4)]
     r = advanced(query=f'"{tag} deal 3"', types=["deal"])
