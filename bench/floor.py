@@ -11,6 +11,13 @@ cost; it is not a different amount of database work.
 Creates write their outbox rows to `bench.outbox` (the kernel's outbox DDL, notifying another
 channel) so the services' relay does not wake up and do work on the floor's behalf.
 
+Search (`POST /v1/search/autocomplete`, `POST /v1/search/global`) does what the search service
+does for a caller who may read every type: the kernel's read transaction (`BEGIN READ ONLY`
+with the same `set_config` settings), the tenant's configuration, and the service's own
+compiled statements (services/search/statements.py) in the same order: the page, and for a
+query nothing matches the vocabulary's look-alike words, the widened page and the titles that
+look alike. Highlights come from the service's own pure code, so both answer the same JSON.
+
 `python -m bench.floor --port N --dsn postgresql://crm_app@...` serves until interrupted.
 """
 
@@ -20,11 +27,13 @@ import argparse
 import datetime as dt
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any, cast
 from urllib.parse import parse_qs
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import Integer, bindparam, func, insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import ClauseElement
@@ -32,12 +41,18 @@ from sqlalchemy.sql import ClauseElement
 from services.contacts.domain import _SELECT, LIST_SPEC, c, contacts, public
 from services.contacts.rules import WRITABLE_FIELDS, camel, check
 from services.kernel import listing
-from services.kernel.db import _SET_CONTEXT, asyncpg_dsn
+from services.kernel.context import RequestContext
+from services.kernel.db import _SET_CONTEXT, _context_sql, _end_transaction, _json_codecs, asyncpg_dsn
 from services.kernel.events import cloudevent
+from services.search import config as search_config
+from services.search import statements as search_sql
+from services.search.domain import parsed_config, pick_look_alikes
+from services.search.query import Highlighter, Query, parse, to_tsquery
+from services.search.records import TYPES
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 OUTBOX_DDL = (
     "CREATE SCHEMA IF NOT EXISTS bench",
@@ -124,6 +139,7 @@ class Floor:
         self.dsn = dsn
         self.pool_size = pool_size
         self.pool: asyncpg.Pool | None = None
+        self.read_pool: asyncpg.Pool | None = None  # as Database.read()'s: no reset round trip on release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -141,6 +157,10 @@ class Floor:
             status, body = await self.create(tenant, user, await _read_body(receive))
         elif path.startswith("/v1/contacts/") and method == "GET":
             status, body = await self.get(tenant, user, path.rsplit("/", 1)[1])
+        elif path == "/v1/search/autocomplete" and method == "POST":
+            status, body = await self.autocomplete(tenant, user, json.loads(await _read_body(receive)))
+        elif path == "/v1/search/global" and method == "POST":
+            status, body = await self.search(tenant, user, json.loads(await _read_body(receive)))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -149,15 +169,24 @@ class Floor:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # The services' pool: pool_size kept plus as many overflow connections.
-                self.pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=2 * self.pool_size,
-                                                      init=_init_connection)
+                await self.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.pool is not None:
-                    await self.pool.close()
+                await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def open(self) -> None:
+        # The services' pool: pool_size kept plus as many overflow connections.
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=2 * self.pool_size,
+                                              init=_init_connection)
+        self.read_pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=self.pool_size,
+                                                   init=_json_codecs, reset=_end_transaction)
+
+    async def close(self) -> None:
+        for pool in (self.pool, self.read_pool):
+            if pool is not None:
+                await pool.close()
 
     async def get(self, tenant: str, user: str, contact_id: str) -> tuple[int, bytes]:
         assert self.pool is not None
@@ -197,6 +226,87 @@ class Floor:
                                data={"contact": public(cast(Any, row))}, tenant_id=tenant)
             await conn.execute(OUTBOX_SQL, uuid.UUID(event["id"]), event["type"], json.dumps(event, default=str).encode())
         return 201, envelope(contact_json(row))
+
+
+    # --- search --------------------------------------------------------------------------------
+    async def autocomplete(self, tenant: str, user: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        q = parse(str(body.get("query", "")), all_prefix=True)
+        low, high = search_sql.prefix_range(" ".join(q.words))
+        args = search_sql.AUTOCOMPLETE.args(
+            low=low, high=high, n=int(body.get("limit") or 10), in_title=to_tsquery(q, weights="A"),
+            elsewhere=to_tsquery(q, weights="B"), ranked=to_tsquery(q, weights="AB"), **SEARCH_SCOPE)
+        async with self._read(tenant, user) as conn:
+            cfg = parsed_config(await conn.fetchval(search_sql.CONFIG.sql))
+            rows = await conn.fetch(search_sql.AUTOCOMPLETE.sql, *args)
+        words = cfg.synonym_map()
+        hits = _hits(sorted(rows, key=lambda r: r["step"]), q, cfg, words)
+        return 200, envelope(hits, {"page": 1, "limit": len(hits), "total": len(hits), "hasNext": False,
+                                    "hasPrev": False, "nextPageToken": ""})
+
+    async def search(self, tenant: str, user: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        q = parse(str(body.get("query", "")))
+        limit = int(body.get("limit") or 20)
+        async with self._read(tenant, user) as conn:
+            cfg = parsed_config(await conn.fetchval(search_sql.CONFIG.sql))
+            words = cfg.synonym_map()
+            rows = await _search_page(conn, q, words, limit)
+            if not rows and cfg.fuzzy:
+                checkable = sorted({t.word for t in q.terms if 3 <= len(t.word) <= 40 and not t.word.isdigit()})
+                if checkable:
+                    alike = pick_look_alikes(await conn.fetch(search_sql.LOOK_ALIKES.sql, checkable), 3)
+                    if alike:
+                        words = {w: [*words.get(w, []), *(t for t, _ in alike.get(w, []))] for w in {*words, *alike}}
+                        rows = await _search_page(conn, q, words, limit)
+            if not rows and cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases:
+                await conn.fetchval(search_sql.SET_WORD_SIMILARITY.sql, str(cfg.fuzzy_threshold))
+                rows = await _search_page(conn, q, words, limit, titles_alike=True)
+        total = rows[0]["_total"] if rows else 0
+        hits = _hits(rows[:limit], q, cfg, words)
+        return 200, envelope(hits, {"page": 1, "limit": limit, "total": total, "hasNext": total > limit,
+                                    "hasPrev": False, "nextPageToken": ""})
+
+    @asynccontextmanager
+    async def _read(self, tenant: str, user: str) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+        """The kernel's read transaction (Database.read): BEGIN READ ONLY and the settings in one
+        round trip, COMMIT at the end, on a pool set up as the kernel's read pool."""
+        assert self.read_pool is not None
+        setup = "BEGIN READ ONLY; " + _context_sql(RequestContext(tenant_id=tenant, user_id=user), tenant)
+        async with self.read_pool.acquire() as conn:
+            await conn.execute(setup)
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+
+# The scope of a caller who may read every type of record, whoever owns it.
+SEARCH_SCOPE = search_sql.scope_params([(name, None) for name in TYPES])
+_SEARCH_PAGE = search_sql.page(has_query=True)
+
+
+async def _search_page(conn: PoolConnectionProxy[asyncpg.Record], q: Query, words: dict[str, list[str]], limit: int, *,
+                       titles_alike: bool = False) -> list[asyncpg.Record]:
+    values: dict[str, Any] = {**SEARCH_SCOPE, "tsq": to_tsquery(q, words), "limit": limit + 1, "offset": 0}
+    stmt = _SEARCH_PAGE
+    if titles_alike:
+        stmt = search_sql.page(has_query=True, titles_alike=True, excluded=bool(q.excluded))
+        values["plain"] = q.plain()
+        if q.excluded:
+            values["unwanted"] = " | ".join(f"'{w}'" for w in q.excluded)
+    rows: list[asyncpg.Record] = await conn.fetch(stmt.raw.sql, *stmt.args(**values))
+    return rows
+
+
+def _hits(rows: list[asyncpg.Record], q: Query, cfg: search_config.Config, words: dict[str, list[str]]
+          ) -> list[dict[str, Any]]:
+    mark = Highlighter(q, words)
+    fields = {t: [f for f, _ in cfg.weighted(t)] for t in {r["type"] for r in rows}}
+    return [{"type": r["type"], "id": str(r["id"]), "title": r["title"], "subtitle": r["subtitle"],
+             "score": round(float(r["score"] or 0.0), 6), "ownerId": str(r["owner_id"] or ""),
+             "updatedAt": _json_value(r["updated_at"]),
+             "highlights": [{"field": f, "snippet": s} for f, s in mark(r["data"], fields[r["type"]])]} for r in rows]
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -318,7 +318,7 @@ async def bench(stack: DevStack, floor_port: int, cfg: Settings, cpu: CpuGroups,
         await wait_outbox_empty(admin)
         import_table = await import_bench(api, admin, tenant, cfg.import_rows)
         scale_text = await scale_bench(api, admin, stack.http_port, cfg, cpu)
-        search_text = await search_part(stack, admin, tenant, cfg, cpu) if cfg.search_docs else ""
+        search_text = await search_part(stack, admin, tenant, cfg, cpu, floor_port) if cfg.search_docs else ""
     await admin.close()
 
     ordered = [results[(g, k)] for g in GROUPS for k in KINDS]
@@ -374,8 +374,10 @@ async def scale_bench(api: httpx.AsyncClient, admin: asyncpg.Connection, port: i
     ])
 
 
-async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant, cfg: Settings, cpu: CpuGroups) -> str:
-    """Indexing throughput, then autocomplete and global search over a large contact set."""
+async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant, cfg: Settings, cpu: CpuGroups,
+                      floor_port: int) -> str:
+    """Indexing throughput, then autocomplete and global search over a large contact set, REST
+    through Envoy beside the floor (bench/floor.py) sending the search service's statements."""
     await search_bench.wait_consumers_idle(stack.nats_url)
     await search_bench.wait_search_jobs(admin)  # the import above made the index rebuild contacts
     log(f"search: indexing {cfg.index_events:,} contact events")
@@ -385,37 +387,46 @@ async def search_part(stack: DevStack, admin: asyncpg.Connection, tenant: Tenant
     indexed = await admin.fetchval("SELECT count(*) FROM search.documents WHERE tenant_id = $1",
                                    uuid.UUID(tenant.tenant_id))
     log(f"search: loaded in {load_s:.1f}s; the tenant's index holds {indexed:,} documents")
-    rows = []
+    rows: list[LoadResult] = []
+    floors: dict[str, LoadResult] = {}
+    floor_headers = {"X-Tenant-ID": tenant.tenant_id, "X-User-ID": tenant.user_id}
     # At the bench's concurrency (throughput; latency is then mostly queueing on 2 cores), and one
-    # request at a time (the latency a lone user sees).
+    # request at a time (the latency a lone user sees); each beside the floor.
     for name, build, inflight in (
         ("search autocomplete", search_bench.autocomplete_workers, cfg.concurrency),
         ("search global", search_bench.global_workers, cfg.concurrency),
         ("search autocomplete, 1 in flight", search_bench.autocomplete_workers, 1),
         ("search global, 1 in flight", search_bench.global_workers, 1),
     ):
-        workers = build(stack.http_port, tenant.rest_headers())
-        await search_bench.wait_consumers_idle(stack.nats_url)
-        await search_bench.wait_search_jobs(admin)
-        await workers.probe()
-        r = await run_load("REST via Envoy", name, workers, concurrency=inflight, warmup=cfg.warmup,
-                           duration=cfg.duration, cpu=cpu)
-        workers.close()
-        rows.append(r)
-        log(f"REST via Envoy  {name:32} {r.rate:8,.0f} req/s  p50 {r.latency_ms(50):6.2f} ms  "
-            f"p99 {r.latency_ms(99):6.2f} ms  errors {r.errors}")
+        for group, port, headers in (("floor", floor_port, floor_headers),
+                                     ("REST via Envoy", stack.http_port, tenant.rest_headers())):
+            workers = build(port, headers)
+            await search_bench.wait_consumers_idle(stack.nats_url)
+            await search_bench.wait_search_jobs(admin)
+            await workers.probe()
+            r = await run_load(group, name, workers, concurrency=inflight, warmup=cfg.warmup,
+                               duration=cfg.duration, cpu=cpu)
+            workers.close()
+            require_all_ok(r, workers)
+            if group == "floor":
+                floors[name] = r
+            else:
+                rows.append(r)
+            log(f"{group:15} {name:32} {r.rate:8,.0f} req/s  p50 {r.latency_ms(50):6.2f} ms  "
+                f"p99 {r.latency_ms(99):6.2f} ms  errors {r.errors}")
     return "\n".join([
         "",
         "",
         (f"Search over {indexed:,} contact documents in one tenant ({cfg.search_docs:,} loaded straight into the "
          f"index in {load_s:.1f} s, the rest indexed from events); {cfg.concurrency} concurrent requests or one, "
-         f"{cfg.duration:g} s measured. Autocomplete: 2 to 5 letters of a common first or last name, or a first "
+         f"{cfg.duration:g} s measured, each beside the floor sending the search service's own statements "
+         "(bench/floor.py). Autocomplete: 2 to 5 letters of a common first or last name, or a first "
          "name and two letters, 10 results. Global search: whole names, companies and emails, one in five "
          "misspelled, 20 results with highlights and the total count."),
         "",
-        load_table(rows, {}),
+        load_table([*rows, *floors.values()], floors),
         "",
-        cpu_table(rows),
+        cpu_table([*rows, *floors.values()]),
         "",
         index_table,
         "",

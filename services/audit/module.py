@@ -18,7 +18,9 @@ AUDITED_SUBJECTS = "crm.>"
 
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     domain = AuditDomain(runtime.db, runtime.jobs(SCHEMA))
-    runtime.consume(SCHEMA, "audit", AUDITED_SUBJECTS, domain.record_event)
+    # Runs of a tenant's events in one transaction: appended one after another under the chain
+    # head's lock, each seeing the head the previous one left; a failed run leaves no link.
+    runtime.consume(SCHEMA, "audit", AUDITED_SUBJECTS, domain.record_event, runs=True)
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(domain), server)
 
 

@@ -70,11 +70,11 @@ class Runtime:
     consumers: list[DurableConsumer] = field(default_factory=list)
 
     def consume(self, schema: str, name: str, subject: str, handler: Handler,
-                accepts: Callable[[dict[str, Any]], bool] | None = None) -> None:
-        """Run `handler` once per event on `subject` that `accepts` lets through
-        (see services/kernel/consumers.py)."""
+                accepts: Callable[[dict[str, Any]], bool] | None = None, *, runs: bool = False) -> None:
+        """Run `handler` once per event on `subject` that `accepts` lets through; with `runs`, a
+        tenant's consecutive events share a transaction (see services/kernel/consumers.py)."""
         self.consumers.append(DurableConsumer(self.db, self.bus, schema=schema, name=name, subject=subject,
-                                              handler=handler, accepts=accepts))
+                                              handler=handler, accepts=accepts, runs=runs))
 
     # Called when the process stops, before job runners and consumers (a module's own
     # background loops, e.g. a scheduler that starts jobs).

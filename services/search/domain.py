@@ -11,46 +11,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from rapidfuzz.distance import OSA
 from sqlalchemy import (
     Numeric,
     Select,
     Text,
-    and_,
+    bindparam,
     case,
     cast,
-    false,
     func,
     literal,
     literal_column,
-    not_,
-    or_,
     select,
     text,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP, array
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.kernel import context, listing
 from services.kernel.clients import ServiceClients
-from services.kernel.db import Database
+from services.kernel.db import Database, RawQuery
 from services.kernel.errors import FieldViolation, InvalidArgument, NotFound, validation
 from services.kernel.events import STREAM, EventBus, emit
 from services.kernel.jobs import JobResult, JobRunner
 from services.search import config as search_config
-from services.search import indexer, sources
-from services.search.query import Query, highlights, parse, to_tsquery
+from services.search import indexer, sources, statements
+from services.search.query import Highlighter, Query, parse, to_tsquery
 from services.search.records import TYPES, document
 from services.search.tables import SCHEMA, documents
 
@@ -63,9 +63,6 @@ FACETS = ("type", "ownerId", "stage", "status", "tags")
 MAX_FACET_VALUES = 50
 MAX_SUGGESTIONS = 10
 MAX_AUTOCOMPLETE = 20
-CANDIDATE_SIMILARITY = 0.2  # trigram similarity a vocabulary word needs to be considered a correction
-RANK_WEIGHTS: ColumnElement[Any] = literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]")  # D, C, B, A
-SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}(\.[A-Za-z][A-Za-z0-9]{0,63}){0,2}$")
 # Record fields compared as numbers or times in filters; every other record field as text.
 NUMERIC_FIELDS = frozenset({"amount", "score", "durationSeconds", "employeeCount", "annualRevenue", "probability"})
@@ -73,12 +70,9 @@ TIME_FIELDS = frozenset({"dueAt", "startAt", "endAt", "expectedCloseDate", "clos
                          "completedAt", "stageEnteredAt"})
 
 d = documents.c
-Scope = list[tuple[str, tuple[str, ...] | None]]  # (type, owners): None = every owner
-
-
-def _tsquery(query_text: str) -> ColumnElement[Any]:
-    # Folded again in SQL with unaccent itself, so both sides fold alike.
-    return func.to_tsquery(SIMPLE, func.search.fold(literal(query_text, Text)))
+Scope = statements.Scope
+if TYPE_CHECKING:
+    Conn: TypeAlias = PoolConnectionProxy[asyncpg.Record]  # Database.read()'s connection
 
 
 def _time_of(col: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -120,19 +114,6 @@ def filter_spec(conditions: Sequence[listing.Condition]) -> listing.ListSpec:
     return listing.ListSpec(fields=fields, id_column=d.id)
 
 
-CREATED = func.coalesce(d.created_at, d.updated_at).label("created_sort")
-
-
-def sort_spec(score: ColumnElement[Any]) -> listing.ListSpec:
-    """Sort keys of search results; each is a column of the result rows (the kernel reads them)."""
-    return listing.ListSpec(fields={
-        "score": listing.Field(score, "int", sortable=True),
-        "updatedAt": listing.Field(d.updated_at, "time", sortable=True),
-        "createdAt": listing.Field(CREATED, "time", sortable=True),
-        "title": listing.Field(d.title_folded, "text", sortable=True),
-    }, id_column=d.id)
-
-
 @dataclass
 class Hit:
     """One result as the API shows it."""
@@ -151,6 +132,12 @@ class Hit:
 class Results:
     hits: list[Hit]
     page: listing.Page | None = None  # None for answers without pages (autocomplete)
+
+
+@dataclass
+class Matches:
+    rows: list[asyncpg.Record]
+    info: listing.Page  # the page's number, size and the total (its rows are `rows`)
 
 
 @dataclass
@@ -217,14 +204,30 @@ def read_scope(names: Sequence[str]) -> Scope:
     return out
 
 
-def scope_clause(scope: Scope) -> ColumnElement[bool]:
-    parts = []
-    for name, owners in scope:
-        if owners is None:
-            parts.append(d.type == name)
-        else:
-            parts.append(and_(d.type == name, d.owner_id.in_([uuid.UUID(o) for o in owners])))
-    return or_(*parts) if parts else false()
+def _visible_terms_statement() -> RawQuery:
+    word = func.unnest(bindparam("words", type_=ARRAY(Text))).table_valued("word").render_derived()
+    held = select(literal_column("1")).where(statements.scope_clause(), d.tsv.op("@@")(
+        func.to_tsquery(statements.SIMPLE, func.quote_literal(word.c.word)))).exists()
+    return statements.compile_statement(select(word.c.word).where(held)).raw
+
+
+# Which of some words documents the caller may read hold; how many such documents match a query.
+VISIBLE_TERMS = _visible_terms_statement()
+COUNT = statements.compile_statement(select(func.count()).where(
+    statements.scope_clause(), d.tsv.op("@@")(statements.tsquery("tsq")))).raw
+
+
+async def config_of(conn: Conn) -> search_config.Config:
+    """The configuration of the read transaction's tenant (row-level security picks the row);
+    the statement also makes the transaction's settings (see statements.CONFIG)."""
+    return parsed_config(await conn.fetchval(statements.CONFIG.sql))
+
+
+@functools.lru_cache(maxsize=1024)
+def parsed_config(stored: str | None) -> search_config.Config:
+    """A stored configuration (JSON text) over the defaults, parsed once per distinct text.
+    Shared between requests: readers never change it."""
+    return search_config.from_json(json.loads(stored) if stored else None)
 
 
 class SearchDomain:
@@ -291,88 +294,67 @@ class SearchDomain:
             message = "type what to search for" if require_query else "give a query or at least one filter"
             raise validation([FieldViolation("query", message, "REQUIRED")])
         p = listing.params(page=req.page, limit=req.limit, sort=req.sort)
+        p.sort = p.sort or ("-score" if not q.empty else "-updatedAt")
         scope = read_scope(check_types(req.types))
         spec = filter_spec(req.conditions)
         filters = [listing.condition_clause(spec, c) for c in req.conditions]
-        async with self.db.transaction() as conn:
-            cfg = await indexer.load_config(conn)
+        async with self.db.read() as conn:
+            cfg = await config_of(conn)
             if not scope:
                 return Results([], listing.Page(rows=[], page=p.page, limit=p.limit, total=0))
             words = cfg.synonym_map()
             page = await self._page(conn, q, words, scope, filters, p)
-            if page.total == 0 and cfg.fuzzy and not q.empty:
+            if page.info.total == 0 and cfg.fuzzy and not q.empty:
                 alike = await self._look_alikes(conn, [t.word for t in q.terms], per_word=3)
                 if alike:
                     words = {w: [*words.get(w, []), *(t for t, _ in alike.get(w, []))] for w in {*words, *alike}}
                     page = await self._page(conn, q, words, scope, filters, p)
-            if page.total == 0 and cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases:
-                await conn.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :v, true)"),
-                                   {"v": str(cfg.fuzzy_threshold)})
+            if page.info.total == 0 and cfg.fuzzy and len(q.plain()) >= 3 and not q.phrases:
+                await conn.fetchval(statements.SET_WORD_SIMILARITY.sql, str(cfg.fuzzy_threshold))
                 page = await self._page(conn, q, words, scope, filters, p, titles_alike=True)
-        return Results([self._hit(r._mapping, q, cfg, words) for r in page.rows], page)
+        return Results(self._hits(page.rows, q, cfg, words), page.info)
 
-    async def _page(self, conn: AsyncConnection, q: Query, words: Mapping[str, Sequence[str]], scope: Scope,
+    async def _page(self, conn: Conn, q: Query, words: Mapping[str, Sequence[str]], scope: Scope,
                     filters: list[ColumnElement[bool]], p: listing.ListParams, *, titles_alike: bool = False
-                    ) -> listing.Page:
-        where = [scope_clause(scope), *filters]
-        score: ColumnElement[Any] = literal(0.0)
+                    ) -> Matches:
+        """One page of results by number (a ranking has no stable keyset) with the total."""
+        excluded = titles_alike and bool(q.excluded)
+        stmt = statements.page(has_query=not q.empty, titles_alike=titles_alike, excluded=excluded, sort=p.sort,
+                               filters=filters)
+        values: dict[str, Any] = {**statements.scope_params(scope), "limit": p.limit + 1,
+                                  "offset": (p.page - 1) * p.limit}
         if not q.empty:
-            tsq = _tsquery(to_tsquery(q, words))
-            match: ColumnElement[bool] = d.tsv.op("@@")(tsq)
-            score = func.ts_rank_cd(RANK_WEIGHTS, d.tsv, tsq)
-            if titles_alike:
-                plain = literal(q.plain(), Text)
-                looks_alike: ColumnElement[bool] = plain.op("<%")(d.title_folded)
-                if q.excluded:
-                    unwanted = _tsquery(" | ".join(f"'{w}'" for w in q.excluded))
-                    looks_alike = and_(looks_alike, not_(d.tsv.op("@@")(unwanted)))
-                match = or_(match, looks_alike)
-                score = score + func.word_similarity(plain, d.title_folded)
-            where.append(match)
-        score = score.label("score")
-        base = select(d.type, d.id, d.owner_id, d.title, d.subtitle, d.data, d.updated_at, d.title_folded, CREATED,
-                      score)
-        p.sort = p.sort or ("-score" if not q.empty else "-updatedAt")
-        page = await listing.fetch_page(conn, base, sort_spec(score), p, where)
-        page.next_page_token = ""  # results are paged by number: a ranking has no stable keyset
-        return page
+            values["tsq"] = to_tsquery(q, words)
+        if titles_alike:
+            values["plain"] = q.plain()
+        if excluded:
+            values["unwanted"] = " | ".join(f"'{w}'" for w in q.excluded)
+        rows = await conn.fetch(stmt.raw.sql, *stmt.args(**values))
+        if rows:
+            total = int(rows[0]["_total"])
+        elif p.page > 1:  # past the last page: the count comes from the first row
+            first = await conn.fetch(stmt.raw.sql, *stmt.args(**{**values, "limit": 1, "offset": 0}))
+            total = int(first[0]["_total"]) if first else 0
+        else:
+            total = 0
+        return Matches(rows[: p.limit], listing.Page(rows=[], page=p.page, limit=p.limit, total=total))
 
-    async def _look_alikes(self, conn: AsyncConnection, words: Sequence[str], per_word: int
+    async def _look_alikes(self, conn: Conn, words: Sequence[str], per_word: int
                            ) -> dict[str, list[tuple[str, float]]]:
         """For each word of 3 letters or more that no document holds, the vocabulary's words a few
         edits away (a transposition counts once), best first, with their similarity."""
         checkable = sorted({w for w in words if 3 <= len(w) <= 40 and not w.isdigit()})
         if not checkable:
             return {}
-        await conn.execute(text("SELECT set_config('pg_trgm.similarity_threshold', :v, true)"),
-                           {"v": str(CANDIDATE_SIMILARITY)})
-        # Candidates by trigrams (any typo in a long word), and among the words of the same initial
-        # and about the same length (swapped letters in a short one); edit distance decides.
-        rows = await conn.execute(text(
-            "SELECT w.word, c.term, c.documents FROM unnest(CAST(:words AS text[])) AS w(word) "
-            "CROSS JOIN LATERAL ((SELECT t.term, t.documents FROM search.tenant_terms t "
-            "  WHERE t.term % w.word AND t.documents > 0 AND t.term <> w.word "
-            "  ORDER BY similarity(t.term, w.word) DESC, t.documents DESC LIMIT 20) "
-            " UNION (SELECT t.term, t.documents FROM search.tenant_terms t "
-            "  WHERE left(t.term, 1) = left(w.word, 1) AND length(t.term) BETWEEN length(w.word) - 2 "
-            "  AND length(w.word) + 2 AND t.documents > 0 AND t.term <> w.word "
-            "  ORDER BY t.documents DESC LIMIT 500)) AS c "
-            "WHERE NOT EXISTS (SELECT 1 FROM search.tenant_terms k WHERE k.term = w.word AND k.documents > 0)"
-        ), {"words": checkable})
-        found: dict[str, list[tuple[str, float]]] = {}
-        for word, term, holding in rows:
-            if OSA.distance(word, term) <= max_edits(word):
-                # Equally close: the word more records hold first.
-                found.setdefault(word, []).append((term, OSA.normalized_similarity(word, term) + holding * 1e-9))
-        return {w: sorted(cs, key=lambda x: -x[1])[:per_word] for w, cs in found.items()}
+        return pick_look_alikes(await conn.fetch(statements.LOOK_ALIKES.sql, checkable), per_word)
 
-    def _hit(self, row: Mapping[Any, Any], q: Query, cfg: search_config.Config,
-             words: Mapping[str, Sequence[str]] | None = None) -> Hit:
-        fields = [f for f, _ in cfg.weighted(row["type"])]
-        return Hit(type=row["type"], id=str(row["id"]), title=row["title"], subtitle=row["subtitle"],
-                   score=round(float(row["score"] or 0.0), 6), owner_id=str(row["owner_id"] or ""),
-                   updated_at=row["updated_at"],
-                   highlights=highlights(row["data"], fields, q, cfg.synonym_map() if words is None else words))
+    def _hits(self, rows: Sequence[asyncpg.Record], q: Query, cfg: search_config.Config,
+              words: Mapping[str, Sequence[str]]) -> list[Hit]:
+        mark = Highlighter(q, words)
+        fields = {t: [f for f, _ in cfg.weighted(t)] for t in {r["type"] for r in rows}}
+        return [Hit(type=r["type"], id=str(r["id"]), title=r["title"], subtitle=r["subtitle"],
+                    score=round(float(r["score"] or 0.0), 6), owner_id=str(r["owner_id"] or ""),
+                    updated_at=r["updated_at"], highlights=mark(r["data"], fields[r["type"]])) for r in rows]
 
     async def faceted(self, req: SearchInput, facets: Sequence[str], facet_limit: int
                       ) -> tuple[Results, list[FacetCounts]]:
@@ -386,25 +368,29 @@ class SearchDomain:
                 FieldViolation("facetLimit", f"must be between 1 and {MAX_FACET_VALUES}", "OUT_OF_RANGE")])
         q = parse(req.query)
         p = listing.params(page=req.page, limit=req.limit, sort=req.sort)
+        p.sort = p.sort or ("-score" if not q.empty else "-updatedAt")
         scope = read_scope(check_types(req.types))
         spec = filter_spec(req.conditions)
         filters = [listing.condition_clause(spec, c) for c in req.conditions]
-        async with self.db.transaction() as conn:
-            cfg = await indexer.load_config(conn)
+        async with self.db.read() as conn:
+            cfg = await config_of(conn)
             if not scope:
                 return Results([], listing.Page([], p.page, p.limit, 0)), [FacetCounts(f, []) for f in wanted]
-            page = await self._page(conn, q, cfg.synonym_map(), scope, filters, p)
-            counts = await self._facets(conn, q, cfg, scope, filters, wanted, facet_limit or 10)
-        hits = [self._hit(r._mapping, q, cfg) for r in page.rows]
-        return Results(hits, page), [FacetCounts(f, counts.get(f, [])) for f in wanted]
+            words = cfg.synonym_map()
+            page = await self._page(conn, q, words, scope, filters, p)
+            counts = await self._facets(conn, q, words, scope, filters, wanted, facet_limit or 10)
+        hits = self._hits(page.rows, q, cfg, words)
+        return Results(hits, page.info), [FacetCounts(f, counts.get(f, [])) for f in wanted]
 
-    async def _facets(self, conn: AsyncConnection, q: Query, cfg: search_config.Config, scope: Scope,
+    async def _facets(self, conn: Conn, q: Query, words: Mapping[str, Sequence[str]], scope: Scope,
                       filters: list[ColumnElement[bool]], wanted: list[str], limit: int
                       ) -> dict[str, list[tuple[str, int]]]:
         """Counts of every wanted facet over all matches, in one statement."""
-        where = [scope_clause(scope), *filters]
+        where = [statements.scope_clause(), *filters]
+        values: dict[str, Any] = {**statements.scope_params(scope), "facet_limit": limit}
         if not q.empty:
-            where.append(d.tsv.op("@@")(_tsquery(to_tsquery(q, cfg.synonym_map()))))
+            where.append(d.tsv.op("@@")(statements.tsquery("tsq")))
+            values["tsq"] = to_tsquery(q, words)
         m = select(d.type, d.owner_id, d.stage, d.status, d.tags).where(*where).cte("matches")
 
         def count(name: str, col: ColumnElement[Any], *where: ColumnElement[bool]) -> Select[str, str, int]:
@@ -426,14 +412,17 @@ class SearchDomain:
         ranked = select(every, func.row_number().over(partition_by=every.c.facet,
                                                       order_by=(every.c.n.desc(), every.c.value)).label("rank")
                         ).subquery()
-        rows = (await conn.execute(select(ranked.c.facet, ranked.c.value, ranked.c.n)
-                                   .where(ranked.c.rank <= limit).order_by(ranked.c.facet, ranked.c.rank))).all()
+        stmt = statements.compile_statement(
+            select(ranked.c.facet, ranked.c.value, ranked.c.n)
+            .where(ranked.c.rank <= bindparam("facet_limit")).order_by(ranked.c.facet, ranked.c.rank))
         out: dict[str, list[tuple[str, int]]] = {}
-        for facet, value, n in rows:
+        for facet, value, n in await conn.fetch(stmt.raw.sql, *stmt.args(**values)):
             out.setdefault(facet, []).append((str(value), int(n)))
         return out
 
     async def autocomplete(self, prefix: str, types: Sequence[str], limit: int) -> Results:
+        """Titles starting with what was typed, then titles with a word starting so, then emails,
+        companies and domains (see statements.AUTOCOMPLETE), in one statement."""
         if limit < 0 or limit > MAX_AUTOCOMPLETE:
             raise InvalidArgument("bad limit", violations=[
                 FieldViolation("limit", f"must be between 1 and {MAX_AUTOCOMPLETE}", "OUT_OF_RANGE")])
@@ -443,26 +432,16 @@ class SearchDomain:
         scope = read_scope(check_types(types))
         if not scope:
             return Results([])
-        n = limit or 10
-        title = d.title_folded.collate("C")
-        starts = title.startswith(" ".join(q.words), autoescape=True)
-        in_title = d.tsv.op("@@")(_tsquery(to_tsquery(q, weights="A")))
-        elsewhere = d.tsv.op("@@")(_tsquery(to_tsquery(q, weights="B")))
-        score = func.ts_rank_cd(RANK_WEIGHTS, d.tsv, _tsquery(to_tsquery(q, weights="AB"))).label("score")
-        # Titles starting with what was typed, then titles with a word starting so (weight A),
-        # then emails, companies, domains (B); each in title order, which an index walk gives
-        # without ranking every match (a two-letter prefix matches thousands of records).
-        steps = [[starts], [in_title, not_(starts)], [elsewhere, not_(in_title), not_(starts)]]
-        rows: list[RowMapping] = []
-        async with self.db.transaction() as conn:
-            cfg = await indexer.load_config(conn)
-            for where in steps:
-                stmt = (select(d.type, d.id, d.owner_id, d.title, d.subtitle, d.data, d.updated_at, score)
-                        .where(scope_clause(scope), *where).order_by(title, d.id).limit(n - len(rows)))
-                rows += (await conn.execute(stmt)).mappings().all()
-                if len(rows) >= n:
-                    break
-        return Results([self._hit(r, q, cfg) for r in rows])
+        low, high = statements.prefix_range(" ".join(q.words))
+        args = statements.AUTOCOMPLETE.args(
+            low=low, high=high, n=limit or 10, in_title=to_tsquery(q, weights="A"),
+            elsewhere=to_tsquery(q, weights="B"), ranked=to_tsquery(q, weights="AB"), **statements.scope_params(scope))
+        async with self.db.read() as conn:
+            cfg = await config_of(conn)
+            rows = await conn.fetch(statements.AUTOCOMPLETE.sql, *args)
+        words = cfg.synonym_map()
+        # The steps come in order; sorting by step keeps that whatever the executor did.
+        return Results(self._hits(sorted(rows, key=lambda r: r["step"]), q, cfg, words))
 
     async def suggestions(self, typed: str, types: Sequence[str], limit: int) -> Suggestions:
         """Corrections of misspelled words from the tenant's vocabulary, kept only when they find
@@ -480,10 +459,10 @@ class SearchDomain:
         scope = read_scope(check_types(types))
         words = list(dict.fromkeys(q.words))
         checkable = [w for w in words if 3 <= len(w) <= 40 and not w.isdigit()]
-        async with self.db.transaction() as conn:
-            cfg = await indexer.load_config(conn)
-            candidates: dict[str, list[tuple[str, float]]] = {w: [] for w in checkable} | (await self._look_alikes(conn, checkable, per_word=20)
-                                                       if scope else {})
+        async with self.db.read() as conn:
+            cfg = await config_of(conn)
+            candidates: dict[str, list[tuple[str, float]]] = {w: [] for w in checkable} | (
+                await self._look_alikes(conn, checkable, per_word=20) if scope else {})
             visible = await self._visible_terms(
                 conn, scope, set(checkable) | {t for cs in candidates.values() for t, _ in cs})
             corrections: list[tuple[str, bool, list[str]]] = []
@@ -498,21 +477,19 @@ class SearchDomain:
                     found.append((sentence, round(score, 4), matches))
         return Suggestions(query=typed, suggestions=found, terms=corrections)
 
-    async def _visible_terms(self, conn: AsyncConnection, scope: Scope, words: set[str]) -> set[str]:
+    async def _visible_terms(self, conn: Conn, scope: Scope, words: set[str]) -> set[str]:
         """Those of `words` that some document the caller may read holds."""
         if not words or not scope:
             return set()
-        word = func.unnest(array(sorted(words), type_=Text)).table_valued("word").render_derived()
-        held = select(literal(1)).where(scope_clause(scope), d.tsv.op("@@")(
-            func.to_tsquery(SIMPLE, func.quote_literal(word.c.word)))).exists()
-        return set((await conn.execute(select(word.c.word).where(held))).scalars())
+        rows = await conn.fetch(VISIBLE_TERMS.sql, *VISIBLE_TERMS.args(words=sorted(words),
+                                                                         **statements.scope_params(scope)))
+        return {r[0] for r in rows}
 
-    async def _count(self, conn: AsyncConnection, scope: Scope, q: Query, cfg: search_config.Config) -> int:
+    async def _count(self, conn: Conn, scope: Scope, q: Query, cfg: search_config.Config) -> int:
         if q.empty or not scope:
             return 0
-        tsq = _tsquery(to_tsquery(q, cfg.synonym_map()))
-        stmt = select(func.count()).where(scope_clause(scope), d.tsv.op("@@")(tsq))
-        return int((await conn.execute(stmt)).scalar_one())
+        args = COUNT.args(tsq=to_tsquery(q, cfg.synonym_map()), **statements.scope_params(scope))
+        return int(await conn.fetchval(COUNT.sql, *args))
 
     # --- configuration ---------------------------------------------------------------------------
     async def get_config(self) -> tuple[search_config.Config, dt.datetime | None]:
@@ -638,6 +615,17 @@ class SearchDomain:
         except Exception:  # noqa: BLE001 - the status still answers when NATS does not
             return -1
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+
+def pick_look_alikes(rows: Sequence[asyncpg.Record], per_word: int) -> dict[str, list[tuple[str, float]]]:
+    """The candidates (word, term, documents holding it) close enough in edit distance, best
+    first, with their similarity."""
+    found: dict[str, list[tuple[str, float]]] = {}
+    for word, term, holding in rows:
+        if OSA.distance(word, term) <= max_edits(word):
+            # Equally close: the word more records hold first.
+            found.setdefault(word, []).append((term, OSA.normalized_similarity(word, term) + holding * 1e-9))
+    return {w: sorted(cs, key=lambda x: -x[1])[:per_word] for w, cs in found.items()}
 
 
 def max_edits(word: str) -> int:

@@ -19,7 +19,8 @@ INDEXED_SUBJECTS = "crm.>"
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     assert runtime.clients is not None
     domain = SearchDomain(runtime.db, runtime.jobs(SCHEMA), runtime.bus, runtime.clients)
-    runtime.consume(SCHEMA, CONSUMER, INDEXED_SUBJECTS, domain.on_event)
+    # Runs of a tenant's events in one transaction: an import or a bulk change indexes many at once.
+    runtime.consume(SCHEMA, CONSUMER, INDEXED_SUBJECTS, domain.on_event, runs=True)
     runtime.on_stop(domain.close)
     search_service_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(domain), server)
 

@@ -32,12 +32,16 @@ MAX_HIGHLIGHTS = 5
 
 def fold(text: str) -> str:
     """Lower case without accents, as the index stores words (search.fold in SQL)."""
+    if text.isascii():  # most text: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-def _fold_mapped(text: str) -> tuple[str, list[int]]:
+def _fold_mapped(text: str) -> tuple[str, Sequence[int]]:
     """`fold(text)` and, for each folded character, the index of the character it came from."""
+    if text.isascii():  # one character for one
+        return text.lower(), range(len(text))
     out: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text):
@@ -160,14 +164,15 @@ def _spans(folded: str, patterns: Iterable[re.Pattern[str]]) -> list[tuple[int, 
     return merged
 
 
-def _patterns(q: Query, synonyms: Mapping[str, Sequence[str]]) -> list[re.Pattern[str]]:
+def _patterns(q: Query, synonyms: Mapping[str, Sequence[str]]) -> list[tuple[str, re.Pattern[str]]]:
+    """Each pattern with a word any match of it contains (a cheap test before the regex)."""
     out = []
     for t in q.terms:
         tail = r"\w*" if t.prefix else r"(?!\w)"
-        out.append(re.compile(r"(?<!\w)" + re.escape(t.word) + tail))
-        out += [re.compile(r"(?<!\w)" + re.escape(s) + r"(?!\w)") for s in synonyms.get(t.word, ())]
+        out.append((t.word, re.compile(r"(?<!\w)" + re.escape(t.word) + tail)))
+        out += [(s, re.compile(r"(?<!\w)" + re.escape(s) + r"(?!\w)")) for s in synonyms.get(t.word, ())]
     for phrase in q.phrases:
-        out.append(re.compile(r"(?<!\w)" + r"\W+".join(re.escape(w) for w in phrase) + r"(?!\w)"))
+        out.append((phrase[0], re.compile(r"(?<!\w)" + r"\W+".join(re.escape(w) for w in phrase) + r"(?!\w)")))
     return out
 
 
@@ -189,23 +194,38 @@ def highlight(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+class Highlighter:
+    """Where a query's words occur in records: its patterns compiled once for a whole answer."""
+
+    def __init__(self, q: Query, synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.patterns = [] if q.empty else _patterns(q, synonyms or {})
+
+    def __call__(self, record: Mapping[str, Any], fields: Sequence[str]) -> list[tuple[str, str]]:
+        """(field, snippet) for the fields of `record` where the query's words occur, in field order."""
+        if not self.patterns:
+            return []
+        out: list[tuple[str, str]] = []
+        for name in fields:
+            # Most fields are plain strings or absent: only the others take the general path.
+            value = record.get(name) if "." not in name else None
+            text = value if type(value) is str else field_value(record, name)
+            if not text:
+                continue
+            folded, where = _fold_mapped(text)
+            wanted = [p for word, p in self.patterns if word in folded]
+            if not wanted:
+                continue
+            spans = _spans(folded, wanted)
+            if not spans:
+                continue
+            original = [(where[s], where[e - 1] + 1) for s, e in spans]
+            out.append((name, highlight(text, original)))
+            if len(out) >= MAX_HIGHLIGHTS:
+                break
+        return out
+
+
 def highlights(record: Mapping[str, Any], fields: Sequence[str], q: Query,
                synonyms: Mapping[str, Sequence[str]] | None = None) -> list[tuple[str, str]]:
     """(field, snippet) for the fields of `record` where the query's words occur, in field order."""
-    if q.empty:
-        return []
-    patterns = _patterns(q, synonyms or {})
-    out: list[tuple[str, str]] = []
-    for name in fields:
-        text = field_value(record, name)
-        if not text:
-            continue
-        folded, where = _fold_mapped(text)
-        spans = _spans(folded, patterns)
-        if not spans:
-            continue
-        original = [(where[s], where[e - 1] + 1) for s, e in spans]
-        out.append((name, highlight(text, original)))
-        if len(out) >= MAX_HIGHLIGHTS:
-            break
-    return out
+    return Highlighter(q, synonyms)(record, fields)

@@ -30,10 +30,14 @@ class _TypeSearch(Protocol):
     def filters(self) -> Any: ...
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _ts(value: dt.datetime) -> timestamp_pb2.Timestamp:
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(value)
-    return out
+    # Integer arithmetic, exact, and several times cheaper than Timestamp.FromDatetime (a result
+    # list builds one per hit). Times from the database are timezone-aware.
+    delta = value - _EPOCH if value.tzinfo is not None else value - _EPOCH.replace(tzinfo=None)
+    return timestamp_pb2.Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def _maybe_ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:

@@ -197,6 +197,19 @@ def test_advanced_search_with_filters_sort_and_pages(api: httpx.Client, stack: D
     assert [x["title"] for x in body["data"]] == [f"{tag} deal 2", f"{tag} deal 3"]
     assert body["meta"]["pagination"] == {"page": 2, "limit": 2, "total": 5, "hasNext": True, "hasPrev": True,
                                           "nextPageToken": "", "totalCapped": False}
+    # Past the last page: nothing, and still the total.
+    r = advanced(filters=[{"field": "tags", "operator": "eq", "value": tag}, {"field": "type", "operator": "eq",
+                                                                             "value": "deal"}],
+                 sort="title", page=4, limit=2)
+    assert r.json()["data"] == []
+    assert r.json()["meta"]["pagination"] == {"page": 4, "limit": 2, "total": 5, "hasNext": False, "hasPrev": True,
+                                              "nextPageToken": "", "totalCapped": False}
+    # A page far beyond any offset a 32-bit integer holds is just as empty.
+    for path in ("advanced", "faceted"):
+        r = post(api, tenant, path, {"query": tag, "page": 2**31 - 2})
+        assert r.status_code == 200, r.text
+        results = r.json()["data"] if path == "advanced" else r.json()["data"]["results"]
+        assert results == [] and r.json()["meta"]["pagination"]["total"] == 8
     r = advanced(query=f"{tag} -vip", types=["deal"])
     assert sorted(x["title"] for x in r.json()["data"]) == [f"{tag} deal {i}" for i in (2, 3, 4)]
     r = advanced(query=f'"{tag} deal 3"', types=["deal"])
@@ -266,6 +279,11 @@ def test_autocomplete_completes_prefixes_titles_first(api: httpx.Client, stack: 
     # Titles starting with the prefix come first (shortest first), then a match in an email.
     assert [x["title"] for x in results[:3]] == [f"{stem}corp", f"{stem}ia Smith", f"Bob {stem}ton"]
     assert results[3]["id"] == by_mail
+    # The limit cuts across the groups in the same order.
+    r = post(api, tenant, "autocomplete", {"query": stem[:5], "limit": 2})
+    assert [x["title"] for x in r.json()["data"]] == [f"{stem}corp", f"{stem}ia Smith"]
+    r = post(api, tenant, "autocomplete", {"query": stem[:5], "limit": 3, "types": ["contact"]})
+    assert ids(r.json()["data"]) == [exact, later, by_mail]
     r = post(api, tenant, "autocomplete", {"query": f"{stem[:4]} smi", "types": ["contact"], "limit": 5})
     assert ids(r.json()["data"]) == [exact]
     assert r.json()["meta"]["pagination"]["total"] == 1
