@@ -2,18 +2,20 @@
 
 uvicorn (httptools + uvloop, one process like the services) runs a bare ASGI callable with no
 framework, no authentication and no gRPC. Each request still does what the service's SQL path
-does: one asyncpg transaction from a pool, `app.tenant_id`/`app.user_id` set with the kernel's
-own `set_config` statement so row-level security applies, the very statements the contacts
-domain sends (compiled from its SQLAlchemy objects), the contact rules for a create plus an
-outbox row, and the API's JSON envelope. So the gap to it is what the edge, gRPC and the kernel
+does: reads (get, list) as the kernel's read path (`Database.read`: the tenant settings for the
+session in one round trip, then the queries), a create in one transaction with the kernel's own
+`set_config` statement, so row-level security applies; the very statements the contacts domain
+sends (compiled from its SQLAlchemy objects; a list page then, when the page does not tell the
+total, the capped count), the contact rules for a create plus an outbox row, and the API's JSON
+envelope. So the gap to it is what the edge, gRPC and the kernel
 cost; it is not a different amount of database work.
 
 Creates write their outbox rows to `bench.outbox` (the kernel's outbox DDL, notifying another
 channel) so the services' relay does not wake up and do work on the floor's behalf.
 
 Search (`POST /v1/search/autocomplete`, `POST /v1/search/global`) does what the search service
-does for a caller who may read every type: the kernel's read transaction (`BEGIN READ ONLY`
-with the same `set_config` settings), the tenant's configuration, and the service's own
+does for a caller who may read every type: the kernel's read path (the same `set_config`
+settings for the session), the tenant's configuration, and the service's own
 compiled statements (services/search/statements.py) in the same order: the page, and for a
 query nothing matches the vocabulary's look-alike words, the widened page and the titles that
 look alike. Highlights come from the service's own pure code, so both answer the same JSON.
@@ -34,7 +36,7 @@ from urllib.parse import parse_qs
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import Integer, bindparam, func, insert
+from sqlalchemy import Integer, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -83,12 +85,16 @@ def _compile(stmt: ClauseElement) -> tuple[str, list[str]]:
 
 SET_CONTEXT, _ = _compile(_SET_CONTEXT)
 GET_SQL, _ = _compile(_SELECT.where(c.id == bindparam("id"), c.tenant_id == bindparam("tenant")))
+# A list page as the kernel's listing sends it: the ordered page (one row more: is there a next
+# page?), then, when the page does not tell the total, a count that stops at COUNT_CAP + 1.
+_TENANT_ROWS = _SELECT.where(c.tenant_id == bindparam("tenant"))
 LIST_SQL, _ = _compile(
-    _SELECT.where(c.tenant_id == bindparam("tenant"))
-    .add_columns(func.count().over().label("_total"))
-    .order_by(*listing.order_by(LIST_SPEC, ""))
+    _TENANT_ROWS.order_by(*listing.order_by(LIST_SPEC, ""))
     .limit(bindparam("limit", type_=Integer))
     .offset(bindparam("offset", type_=Integer))
+)
+COUNT_SQL, _ = _compile(
+    select(func.count()).select_from(_TENANT_ROWS.limit(bindparam("cap", type_=Integer)).subquery())
 )
 # A create's row has every writable field (as the transcoded request has) plus these keys.
 _INSERT_KEYS = (*WRITABLE_FIELDS, "id", "tenant_id", "created_by")
@@ -181,7 +187,8 @@ class Floor:
         self.pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=2 * self.pool_size,
                                               init=_init_connection)
         self.read_pool = await asyncpg.create_pool(self.dsn, min_size=self.pool_size, max_size=self.pool_size,
-                                                   init=_json_codecs, reset=_end_transaction)
+                                                   init=_json_codecs, reset=_end_transaction,
+                                                   server_settings={"default_transaction_read_only": "on"})
 
     async def close(self) -> None:
         for pool in (self.pool, self.read_pool):
@@ -189,21 +196,19 @@ class Floor:
                 await pool.close()
 
     async def get(self, tenant: str, user: str, contact_id: str) -> tuple[int, bytes]:
-        assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.fetchrow(SET_CONTEXT, tenant, user, "*", "*")
+        async with self._read(tenant, user) as conn:
             row = await conn.fetchrow(GET_SQL, uuid.UUID(contact_id), uuid.UUID(tenant))
         if row is None:
             return 404, b'{"success":false}'
         return 200, envelope(contact_json(row))
 
     async def list(self, tenant: str, user: str, limit: int) -> tuple[int, bytes]:
-        assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.fetchrow(SET_CONTEXT, tenant, user, "*", "*")
-            rows = await conn.fetch(LIST_SQL, uuid.UUID(tenant), limit + 1, 0)  # one more: is there a next page?
-        total = rows[0]["_total"] if rows else 0
-        page = {"page": 1, "limit": limit, "total": total, "hasNext": len(rows) > limit, "hasPrev": False}
+        async with self._read(tenant, user) as conn:
+            rows = await conn.fetch(LIST_SQL, uuid.UUID(tenant), limit + 1, 0)
+            more = len(rows) > limit
+            total = await conn.fetchval(COUNT_SQL, uuid.UUID(tenant), listing.COUNT_CAP + 1) if more else len(rows)
+        page = {"page": 1, "limit": limit, "total": min(total, listing.COUNT_CAP), "hasNext": more, "hasPrev": False,
+                "totalCapped": total > listing.COUNT_CAP}
         return 200, envelope([contact_json(r) for r in rows[:limit]], page)
 
     async def create(self, tenant: str, user: str, body: bytes) -> tuple[int, bytes]:
@@ -241,7 +246,7 @@ class Floor:
         words = cfg.synonym_map()
         hits = _hits(sorted(rows, key=lambda r: r["step"]), q, cfg, words)
         return 200, envelope(hits, {"page": 1, "limit": len(hits), "total": len(hits), "hasNext": False,
-                                    "hasPrev": False, "nextPageToken": ""})
+                                    "hasPrev": False, "nextPageToken": "", "totalCapped": False})
 
     async def search(self, tenant: str, user: str, body: dict[str, Any]) -> tuple[int, bytes]:
         q = parse(str(body.get("query", "")))
@@ -263,22 +268,17 @@ class Floor:
         total = rows[0]["_total"] if rows else 0
         hits = _hits(rows[:limit], q, cfg, words)
         return 200, envelope(hits, {"page": 1, "limit": limit, "total": total, "hasNext": total > limit,
-                                    "hasPrev": False, "nextPageToken": ""})
+                                    "hasPrev": False, "nextPageToken": "", "totalCapped": False})
 
     @asynccontextmanager
     async def _read(self, tenant: str, user: str) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
-        """The kernel's read transaction (Database.read): BEGIN READ ONLY and the settings in one
-        round trip, COMMIT at the end, on a pool set up as the kernel's read pool."""
+        """The kernel's read path (Database.read): the tenant settings for the session in one
+        round trip, then each query in its own implicit transaction, on a pool set up as the
+        kernel's read pool (read-only connections, no reset round trip)."""
         assert self.read_pool is not None
-        setup = "BEGIN READ ONLY; " + _context_sql(RequestContext(tenant_id=tenant, user_id=user), tenant)
         async with self.read_pool.acquire() as conn:
-            await conn.execute(setup)
-            try:
-                yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+            await conn.execute(_context_sql(RequestContext(tenant_id=tenant, user_id=user), tenant))
+            yield conn
 
 
 # The scope of a caller who may read every type of record, whoever owns it.

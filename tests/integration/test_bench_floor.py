@@ -52,3 +52,21 @@ async def test_the_floor_answers_searches_as_the_service_does(api: httpx.Client,
     # The cases above found something (the comparison is not between two empty answers).
     assert made[3] in ids(post(api, tenant, "global", {"query": typo}).json()["data"])
     assert len(post(api, tenant, "autocomplete", {"query": stem[:5]}).json()["data"]) == 4
+
+
+async def test_the_floor_answers_contact_reads_as_the_service_does(api: httpx.Client, tenant: dict[str, str],
+                                                                   floor: httpx.AsyncClient) -> None:
+    made = [contact(api, tenant, firstName=f"Fl{i}", lastName="Oor", email=f"fl{i}@example.com")["id"] for i in range(3)]
+    headers = {"X-Tenant-ID": tenant["x-tenant-id"], "X-User-ID": user_id(tenant)}
+    auth = {k: v for k, v in tenant.items() if k != "refresh"}
+    got = (await floor.get(f"/v1/contacts/{made[0]}", headers=headers)).json()["data"]
+    theirs = api.get(f"/v1/contacts/{made[0]}", headers=auth).json()["data"]
+    # The same row (the floor renders empty address and custom fields more tersely).
+    assert {k: v for k, v in got.items() if k not in ("address", "customFields")} == {
+        k: v for k, v in theirs.items() if k not in ("address", "customFields")}
+    for limit in (2, 50):  # a page with a next one (counted) and the last page (not counted)
+        service = api.get(f"/v1/contacts?limit={limit}", headers=auth).json()
+        ours = (await floor.get(f"/v1/contacts?limit={limit}", headers=headers)).json()
+        assert [c["id"] for c in ours["data"]] == [c["id"] for c in service["data"]]
+        assert ours["meta"]["pagination"] == {k: v for k, v in service["meta"]["pagination"].items()
+                                              if k != "nextPageToken"}
