@@ -146,14 +146,16 @@ def _literal_uuid(value: str) -> str:
     return str(uuid.UUID(value)) if value else ""
 
 
-def _context_sql(ctx: context.RequestContext, tenant: str) -> str:
-    """The settings of `_SET_CONTEXT` as literals, for the session (see `read`): the simple-query
-    protocol takes no parameters and needs no prepare round trip.
+def _context_sql(ctx: context.RequestContext, tenant: str, *, local: bool = False) -> str:
+    """The settings of `_SET_CONTEXT` as literals, for the session (see `read`) or, `local`, for
+    the transaction (see `write`): the simple-query protocol takes no parameters and needs no
+    prepare round trip.
     Every value is a validated UUID or `*`, so nothing a client sent reaches the SQL as text."""
     owners = [("app.read_owners", ctx.read_owners), ("app.write_owners", ctx.write_owners)]
     values = [("app.tenant_id", _literal_uuid(tenant)), ("app.user_id", _literal_uuid(ctx.user_id))]
     values += [(name, "*" if o is None else ",".join(_literal_uuid(x) for x in o)) for name, o in owners]
-    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', false)" for name, value in values)
+    scope = "true" if local else "false"
+    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', {scope})" for name, value in values)
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
@@ -230,7 +232,8 @@ class Database:
         statement, and one round trip before the queries: the tenant settings, set for the
         session rather than for a transaction, so each query runs in its own implicit
         transaction with no BEGIN or COMMIT to wait for. Sound because this pool serves only
-        this method, which sets every setting before any query (a failed setup reverts all
+        this method, which sets every setting before any query, and `write`, whose settings end with
+        its transaction (a failed setup reverts all
         four and the connection's next use sets them again); its connections are read-only
         (`default_transaction_read_only`). Row-level security applies exactly as in
         `transaction`. Queries of one `read` block do not share a snapshot: use `transaction`
@@ -245,6 +248,33 @@ class Database:
         async with pool.acquire() as conn:
             await conn.execute(setup)
             yield conn
+
+    @asynccontextmanager
+    async def write(self, tenant_id: str | None = None) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+        """A read-write transaction in the caller's tenant on a plain asyncpg connection, for hot
+        write paths (a single create): no SQL-toolkit cost per statement, and BEGIN goes out
+        with the tenant settings in one round trip. Commits when the block ends, rolls back on
+        any error. Shares `read`'s pool: `READ WRITE` overrides the pool's read-only default
+        for this transaction alone, and the settings are transaction-local, so the connection
+        returns to the pool as `read` expects it (which sets its own settings before any query).
+        Row-level security applies exactly as in `transaction`; `emit` takes this connection.
+        """
+        ctx = context.current()
+        tenant = ctx.tenant_id if tenant_id is None else tenant_id
+        if not tenant:
+            raise PermissionDenied("no tenant for a tenant write", reason="NO_TENANT")
+        setup = "BEGIN READ WRITE; " + _context_sql(ctx, tenant, local=True)
+        pool = self._raw_pool or await self._open_raw_pool()
+        async with pool.acquire() as conn:
+            await conn.execute(setup)
+            try:
+                yield conn
+            except BaseException:
+                if not conn.is_closed():  # else the pool's reset rolls back, or the connection is gone
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
 
     async def fetchrow(self, query: RawQuery, **values: Any) -> asyncpg.Record | None:
         async with self.read() as conn:
