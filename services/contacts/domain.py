@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -505,6 +506,11 @@ class ContactsDomain:
             _, rows = tabular.read_upload(bytes(job["input"]), params.get("contentType", ""), params.get("format", ""))
             good: list[dict[str, Any]] = []
             seen_emails: set[str] = set()
+            # Per row only what differs: the tenant and the importing user are read once, and the
+            # new ids come from one read of the system's random source (version 4 UUIDs).
+            ctx = context.current()
+            tenant = uuid.UUID(ctx.tenant_id)
+            user = uuid.UUID(ctx.user_id) if ctx.user_id else None
             for number, raw in enumerate(rows, start=1):
                 result.total += 1
                 values = _row_values(raw)
@@ -519,11 +525,15 @@ class ContactsDomain:
                         result.errors.append({"row": number, "field": "email", "code": "DUPLICATE", "message": "repeats an earlier row"})
                         continue
                     seen_emails.add(clean["email"])
-                row = self._new_row(clean)
-                row["_row"] = number
-                good.append(row)
+                clean["tenant_id"], clean["created_by"], clean["_row"] = tenant, user, number
+                if clean.get("owner_id") is None and user is not None:
+                    clean["owner_id"] = user
+                good.append(clean)
         except tabular.TabularError as exc:
             raise InvalidArgument(exc.message, reason=exc.code) from None
+        randomness = os.urandom(16 * len(good))
+        for i, row in enumerate(good):
+            row["id"] = uuid.UUID(bytes=randomness[16 * i:16 * i + 16], version=4)
         if params.get("skipDuplicates") and seen_emails:
             existing = set((await conn.execute(select(c.email).where(c.email.in_(list(seen_emails))))).scalars())
             kept = []
@@ -605,11 +615,12 @@ async def _copy_contacts(conn: AsyncConnection, rows: list[dict[str, Any]], *, s
     await conn.execute(text(
         "CREATE TEMP TABLE import_contacts (LIKE contacts.contacts INCLUDING DEFAULTS EXCLUDING GENERATED) ON COMMIT DROP"
     ))
+    def as_json(value: dict[str, Any] | None) -> str:
+        return json.dumps(value) if value else "{}"  # most rows have no address or custom fields
+
+    get = [(col, _COLUMN_DEFAULTS.get(col, "")) for col in COPY_COLUMNS]
     records = [
-        tuple(
-            json.dumps(r.get(col, {})) if col in ("address", "custom_fields") else r.get(col, [] if col == "tags" else None if col in ("account_id", "owner_id", "created_by") else "")
-            for col in COPY_COLUMNS
-        )
+        tuple(as_json(r.get(col)) if col in ("address", "custom_fields") else r.get(col, default) for col, default in get)
         for r in rows
     ]
     await pg.copy_records_to_table("import_contacts", records=records, columns=list(COPY_COLUMNS))
