@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -164,6 +164,19 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class _RawConnection(asyncpg.Connection):
+    """A connection of `read`'s pool that knows which tenant settings its session holds, so a
+    caller whose settings are already there skips the round trip that would set them again."""
+
+    _crm_settings = ""
+
+    def session_settings(self) -> str:
+        return self._crm_settings
+
+    def remember_settings(self, setup: str) -> None:
+        self._crm_settings = setup
+
+
 async def _end_transaction(conn: asyncpg.Connection) -> None:
     """Pool reset: the next `read` overwrites the tenant settings before any query, so only a
     transaction left open needs undoing (asyncpg's default reset costs a round trip on every
@@ -229,12 +242,13 @@ class Database:
         """A read-only connection in the caller's tenant, on a plain asyncpg connection.
 
         The hot read path (get by id, list pages): prepared statements, no SQL-toolkit cost per
-        statement, and one round trip before the queries: the tenant settings, set for the
-        session rather than for a transaction, so each query runs in its own implicit
-        transaction with no BEGIN or COMMIT to wait for. Sound because this pool serves only
-        this method, which sets every setting before any query, and `write`, whose settings end with
-        its transaction (a failed setup reverts all
-        four and the connection's next use sets them again); its connections are read-only
+        statement, and at most one round trip before the queries: the tenant settings, set for
+        the session rather than for a transaction, so each query runs in its own implicit
+        transaction with no BEGIN or COMMIT to wait for; a connection whose session already
+        holds exactly these settings (the same caller's last read on it) skips even that. Sound
+        because this pool serves only this method, which sets every setting before any query
+        (a failed setup reverts all four and is forgotten, so the next use sets them again), and
+        `write`, whose settings end with its transaction; its connections are read-only
         (`default_transaction_read_only`). Row-level security applies exactly as in
         `transaction`. Queries of one `read` block do not share a snapshot: use `transaction`
         where two reads must agree.
@@ -246,7 +260,11 @@ class Database:
         setup = _context_sql(ctx, tenant)
         pool = self._raw_pool or await self._open_raw_pool()
         async with pool.acquire() as conn:
-            await conn.execute(setup)
+            raw = cast(_RawConnection, conn)  # the pool's proxy hands these on to the connection
+            if raw.session_settings() != setup:  # the exact text: same tenant, user and scopes
+                raw.remember_settings("")  # a setup that fails midway leaves none of it behind
+                await conn.execute(setup)
+                raw.remember_settings(setup)
             yield conn
 
     @asynccontextmanager
@@ -256,7 +274,7 @@ class Database:
         with the tenant settings in one round trip. Commits when the block ends, rolls back on
         any error. Shares `read`'s pool: `READ WRITE` overrides the pool's read-only default
         for this transaction alone, and the settings are transaction-local, so the connection
-        returns to the pool as `read` expects it (which sets its own settings before any query).
+        returns to the pool with the session settings `read` left on it (and remembers).
         Row-level security applies exactly as in `transaction`; `emit` takes this connection.
         """
         ctx = context.current()
@@ -286,7 +304,7 @@ class Database:
             if self._raw_pool is None:
                 self._raw_pool = await asyncpg.create_pool(asyncpg_dsn(self.url), min_size=0,
                                                            max_size=self._pool_size, reset=_end_transaction,
-                                                           init=_json_codecs,
+                                                           init=_json_codecs, connection_class=_RawConnection,
                                                            server_settings={"default_transaction_read_only": "on"})
         return self._raw_pool
 
