@@ -228,6 +228,36 @@ async def copy_into(admin: asyncpg.Connection, table: str, body: bytes, rows: in
     return sorted(times)[len(times) // 2]
 
 
+async def copy_into_contacts(admin: asyncpg.Connection, tenant: Tenant, rows: int, runs: int = 3) -> float:
+    """The median seconds of `runs` COPYs of the file into contacts.contacts itself (its every
+    index, its generated search column), each in a transaction rolled back afterwards. The file
+    gets the two columns a contact cannot do without (id, tenant) and its columns as they are."""
+    out = io.StringIO()
+    out.write("id,tenant_id," + ",".join(CSV_COLUMNS) + "\n")
+    for line in make_csv(rows).decode().splitlines()[1:]:
+        out.write(f"{uuid.uuid4()},{tenant.tenant_id},{line}\n")
+    body = out.getvalue().encode()
+    times = []
+    for _ in range(runs):
+        # Each load starts from a clean table: no dead rows of the run before, and no pending GIN
+        # entries (the search index defers inserts) left by earlier loads for this one to merge.
+        await admin.execute("VACUUM contacts.contacts")
+        tr = admin.transaction()
+        await tr.start()
+        try:
+            t0 = time.perf_counter()
+            await admin.copy_to_table("contacts", schema_name="contacts", source=io.BytesIO(body),
+                                      columns=["id", "tenant_id", *CSV_COLUMNS], format="csv", header=True)
+            times.append(time.perf_counter() - t0)
+            loaded = await admin.fetchval("SELECT count(*) FROM contacts.contacts WHERE tenant_id = $1 "
+                                          "AND email LIKE 'imp%@example.com'", uuid.UUID(tenant.tenant_id))
+            if loaded < rows:
+                raise RuntimeError("COPY into contacts.contacts did not load every row")
+        finally:
+            await tr.rollback()
+    return sorted(times)[len(times) // 2]
+
+
 async def import_bench(api: httpx.AsyncClient, admin: asyncpg.Connection, tenant: Tenant, rows: int) -> str:
     body = make_csv(rows)
     # The plain table: the CSV's columns plus the key, tenant and timestamp a contact row has.
@@ -236,25 +266,24 @@ async def import_bench(api: httpx.AsyncClient, admin: asyncpg.Connection, tenant
         tenant_id uuid NOT NULL DEFAULT '{tenant.tenant_id}',
         {", ".join(f"{c} text NOT NULL DEFAULT ''" for c in CSV_COLUMNS)},
         created_at timestamptz NOT NULL DEFAULT now())""")
-    # And a copy of contacts.contacts with all its indexes and its generated search column.
-    await admin.execute("CREATE TABLE bench.copy_indexed (LIKE contacts.contacts INCLUDING ALL)")
-    await admin.execute(f"ALTER TABLE bench.copy_indexed ALTER id SET DEFAULT gen_random_uuid(), "
-                        f"ALTER tenant_id SET DEFAULT '{tenant.tenant_id}'")
     log(f"import: {rows:,} rows ({len(body) / 1e6:.1f} MB) through POST /v1/contacts/import")
+    await admin.execute("VACUUM contacts.contacts")  # as before each COPY below
     upload_s, rest_s = await import_via_rest(api, tenant, body, rows)
     plain_s = await copy_into(admin, "copy_plain", body, rows)
-    indexed_s = await copy_into(admin, "copy_indexed", body, rows)
+    # The floor: loading contacts is writing contacts.contacts with its indexes and search
+    # column, which no import can skip; a plain table is a lower bound of nothing the job does.
+    floor_s = await copy_into_contacts(admin, tenant, rows)
     mb = len(body) / 1e6
     rows_table = [
         ["REST import job: upload, then poll every 20 ms until completed", f"{rest_s:.2f}", f"{rows / rest_s:,.0f}",
-         f"{plain_s / rest_s:.2f}×"],
+         f"{floor_s / rest_s:.2f}×"],
         ["  of which the upload until 202 (file checked, job queued)", f"{upload_s:.2f}", "-", "-"],
+        ["COPY into contacts.contacts (every index, search column; as its owner, rolled back; median of 3)",
+         f"{floor_s:.2f}", f"{rows / floor_s:,.0f}", "1.00×"],
         ["COPY into a plain table (the CSV's columns, id, tenant, created_at; median of 3)", f"{plain_s:.2f}",
-         f"{rows / plain_s:,.0f}", "1.00×"],
-        ["COPY into a copy of contacts.contacts (all its indexes, search column)", f"{indexed_s:.2f}",
-         f"{rows / indexed_s:,.0f}", f"{plain_s / indexed_s:.2f}×"],
+         f"{rows / plain_s:,.0f}", f"{floor_s / plain_s:.2f}×"],
     ]
-    return render_table([f"CSV import, {rows:,} rows ({mb:.1f} MB)", "seconds", "rows/s", "rows/s vs COPY plain"],
+    return render_table([f"CSV import, {rows:,} rows ({mb:.1f} MB)", "seconds", "rows/s", "rows/s vs COPY into contacts"],
                         rows_table)
 
 

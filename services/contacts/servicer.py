@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from crm.contacts.v1 import contacts_service_pb2 as pb
 from crm.contacts.v1 import contacts_service_pb2_grpc as pb_grpc
 from crm.deals.v1 import deals_service_pb2, deals_service_pb2_grpc
 from google.api import httpbody_pb2
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2, json_format, timestamp_pb2
 from sqlalchemy.engine import RowMapping
 
 from services.contacts import tabular
@@ -44,9 +45,20 @@ def to_proto(row: Row) -> cpb.Contact:
         tags=list(row["tags"]), address=cpb.Address(**(row["address"] or {})), created_by=_s(row["created_by"]),
     )
     contact.custom_fields.update(row["custom_fields"] or {})
-    contact.created_at.FromDatetime(row["created_at"])
-    contact.updated_at.FromDatetime(row["updated_at"])
+    _stamp(contact.created_at, row["created_at"])
+    _stamp(contact.updated_at, row["updated_at"])
     return contact
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+def _stamp(ts: timestamp_pb2.Timestamp, when: dt.datetime) -> None:
+    """`ts.FromDatetime(when)` for an aware datetime, without its time-tuple detour (a get's
+    answer has two of them)."""
+    seconds, micros = divmod((when - _EPOCH) // _MICRO, 1_000_000)
+    ts.seconds, ts.nanos = seconds, micros * 1000
 
 
 def from_proto(contact: cpb.Contact) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import uuid
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm.common.v1 import annotations_pb2
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from services.kernel import context
@@ -35,15 +37,27 @@ MAX_IDS = 1000  # per event; a batch reaching it is published at once
 MAX_BATCHES = 10_000  # open batches; beyond it records are dropped (and logged) rather than grow memory
 
 
+@functools.cache
+def _id_field(descriptor: Descriptor) -> tuple[str, bool]:
+    """Where an answer of this type keeps record ids: ("id", False) for one record, (name of the
+    repeated field, True) for a list, ("", False) for neither. Read once per message type."""
+    own = descriptor.fields_by_name.get("id")
+    if own is not None and not own.is_repeated:
+        return "id", False
+    for f in descriptor.fields:
+        if f.is_repeated and f.message_type is not None and "id" in f.message_type.fields_by_name:
+            return f.name, True
+    return "", False
+
+
 def _ids(response: Message) -> tuple[list[str], str]:
     """Record ids an answer discloses, and whether it was one record or a list."""
-    fields = {f.name: f for f in response.DESCRIPTOR.fields}
-    if "id" in fields and not fields["id"].is_repeated:
-        return [str(getattr(response, "id"))], "read"  # noqa: B009 - any message with an id
-    for f in response.DESCRIPTOR.fields:
-        if f.is_repeated and f.message_type is not None and "id" in f.message_type.fields_by_name:
-            return [str(item.id) for item in getattr(response, f.name)], "listed"
-    return [], "read"
+    name, listed = _id_field(response.DESCRIPTOR)
+    if not name:
+        return [], "read"
+    if listed:
+        return [str(item.id) for item in getattr(response, name)], "listed"
+    return [str(getattr(response, name))], "read"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -146,20 +146,35 @@ def _literal_uuid(value: str) -> str:
     return str(uuid.UUID(value)) if value else ""
 
 
-def _context_sql(ctx: context.RequestContext, tenant: str) -> str:
-    """The settings of `_SET_CONTEXT` as literals, for the session (see `read`): the simple-query
-    protocol takes no parameters and needs no prepare round trip.
+def _context_sql(ctx: context.RequestContext, tenant: str, *, local: bool = False) -> str:
+    """The settings of `_SET_CONTEXT` as literals, for the session (see `read`) or, `local`, for
+    the transaction (see `write`): the simple-query protocol takes no parameters and needs no
+    prepare round trip.
     Every value is a validated UUID or `*`, so nothing a client sent reaches the SQL as text."""
     owners = [("app.read_owners", ctx.read_owners), ("app.write_owners", ctx.write_owners)]
     values = [("app.tenant_id", _literal_uuid(tenant)), ("app.user_id", _literal_uuid(ctx.user_id))]
     values += [(name, "*" if o is None else ",".join(_literal_uuid(x) for x in o)) for name, o in owners]
-    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', false)" for name, value in values)
+    scope = "true" if local else "false"
+    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', {scope})" for name, value in values)
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
     """JSON columns as Python values, as SQLAlchemy gives them on the other path."""
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class _RawConnection(asyncpg.Connection):
+    """A connection of `read`'s pool that knows which tenant settings its session holds, so a
+    caller whose settings are already there skips the round trip that would set them again."""
+
+    _crm_settings = ""
+
+    def session_settings(self) -> str:
+        return self._crm_settings
+
+    def remember_settings(self, setup: str) -> None:
+        self._crm_settings = setup
 
 
 async def _end_transaction(conn: asyncpg.Connection) -> None:
@@ -227,11 +242,13 @@ class Database:
         """A read-only connection in the caller's tenant, on a plain asyncpg connection.
 
         The hot read path (get by id, list pages): prepared statements, no SQL-toolkit cost per
-        statement, and one round trip before the queries: the tenant settings, set for the
-        session rather than for a transaction, so each query runs in its own implicit
-        transaction with no BEGIN or COMMIT to wait for. Sound because this pool serves only
-        this method, which sets every setting before any query (a failed setup reverts all
-        four and the connection's next use sets them again); its connections are read-only
+        statement, and at most one round trip before the queries: the tenant settings, set for
+        the session rather than for a transaction, so each query runs in its own implicit
+        transaction with no BEGIN or COMMIT to wait for; a connection whose session already
+        holds exactly these settings (the same caller's last read on it) skips even that. Sound
+        because this pool serves only this method, which sets every setting before any query
+        (a failed setup reverts all four and is forgotten, so the next use sets them again), and
+        `write`, whose settings end with its transaction; its connections are read-only
         (`default_transaction_read_only`). Row-level security applies exactly as in
         `transaction`. Queries of one `read` block do not share a snapshot: use `transaction`
         where two reads must agree.
@@ -243,8 +260,39 @@ class Database:
         setup = _context_sql(ctx, tenant)
         pool = self._raw_pool or await self._open_raw_pool()
         async with pool.acquire() as conn:
-            await conn.execute(setup)
+            raw = cast(_RawConnection, conn)  # the pool's proxy hands these on to the connection
+            if raw.session_settings() != setup:  # the exact text: same tenant, user and scopes
+                raw.remember_settings("")  # a setup that fails midway leaves none of it behind
+                await conn.execute(setup)
+                raw.remember_settings(setup)
             yield conn
+
+    @asynccontextmanager
+    async def write(self, tenant_id: str | None = None) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+        """A read-write transaction in the caller's tenant on a plain asyncpg connection, for hot
+        write paths (a single create): no SQL-toolkit cost per statement, and BEGIN goes out
+        with the tenant settings in one round trip. Commits when the block ends, rolls back on
+        any error. Shares `read`'s pool: `READ WRITE` overrides the pool's read-only default
+        for this transaction alone, and the settings are transaction-local, so the connection
+        returns to the pool with the session settings `read` left on it (and remembers).
+        Row-level security applies exactly as in `transaction`; `emit` takes this connection.
+        """
+        ctx = context.current()
+        tenant = ctx.tenant_id if tenant_id is None else tenant_id
+        if not tenant:
+            raise PermissionDenied("no tenant for a tenant write", reason="NO_TENANT")
+        setup = "BEGIN READ WRITE; " + _context_sql(ctx, tenant, local=True)
+        pool = self._raw_pool or await self._open_raw_pool()
+        async with pool.acquire() as conn:
+            await conn.execute(setup)
+            try:
+                yield conn
+            except BaseException:
+                if not conn.is_closed():  # else the pool's reset rolls back, or the connection is gone
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
 
     async def fetchrow(self, query: RawQuery, **values: Any) -> asyncpg.Record | None:
         async with self.read() as conn:
@@ -256,7 +304,7 @@ class Database:
             if self._raw_pool is None:
                 self._raw_pool = await asyncpg.create_pool(asyncpg_dsn(self.url), min_size=0,
                                                            max_size=self._pool_size, reset=_end_transaction,
-                                                           init=_json_codecs,
+                                                           init=_json_codecs, connection_class=_RawConnection,
                                                            server_settings={"default_transaction_read_only": "on"})
         return self._raw_pool
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import nats
+from asyncpg.pool import PoolConnectionProxy
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
@@ -56,7 +57,7 @@ def cloudevent(*, event_type: str, source: str, subject: str, data: dict[str, An
 
 
 async def emit(
-    conn: AsyncConnection,
+    conn: AsyncConnection | PoolConnectionProxy[asyncpg.Record],
     schema: str,
     event_type: str,
     subject: str,
@@ -72,10 +73,15 @@ async def emit(
         data=data,
         tenant_id=tenant_id if tenant_id is not None else context.current().tenant_id,
     )
-    await conn.execute(
-        text(f'INSERT INTO "{schema}".outbox (id, subject, payload) VALUES (:id, :subject, :payload)'),
-        {"id": event["id"], "subject": event_type, "payload": json.dumps(event, default=str).encode()},
-    )
+    payload = json.dumps(event, default=str).encode()
+    if isinstance(conn, AsyncConnection):
+        await conn.execute(
+            text(f'INSERT INTO "{schema}".outbox (id, subject, payload) VALUES (:id, :subject, :payload)'),
+            {"id": event["id"], "subject": event_type, "payload": payload},
+        )
+    else:  # a `Database.write` transaction
+        await conn.execute(f'INSERT INTO "{schema}".outbox (id, subject, payload) VALUES ($1, $2, $3)',
+                           event["id"], event_type, payload)
     return str(event["id"])
 
 

@@ -139,8 +139,8 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _caller(self, policy: annotations_pb2.MethodPolicy, ctx: grpc.aio.ServicerContext[Any, Any]) -> context.RequestContext:
-        md = _metadata(ctx)
+    def _caller(self, policy: annotations_pb2.MethodPolicy, ctx: grpc.aio.ServicerContext[Any, Any],
+                md: dict[str, str]) -> context.RequestContext:
         base = context.RequestContext(
             request_id=md.get("x-request-id", ""),
             # The edge appends the address it saw last; earlier entries are whatever the
@@ -168,13 +168,14 @@ class KernelInterceptor(grpc.aio.ServerInterceptor):
         self, method: str, policy: annotations_pb2.MethodPolicy, ctx: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[None]:
         """One rpc's frame, for unary and streaming alike: span, caller, policy, error mapping."""
-        with tracer.start_as_current_span(
-            method, context=propagate.extract(_metadata(ctx)), kind=trace.SpanKind.SERVER
-        ) as span:
+        md = _metadata(ctx)
+        # Without trace headers there is no caller's trace to continue: skip the propagators.
+        parent = propagate.extract(md) if "traceparent" in md else None
+        with tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER) as span:
             token = None
             extras_token = context.bind_extras()
             try:
-                caller = self._caller(policy, ctx)
+                caller = self._caller(policy, ctx, md)
                 token = context.bind(caller)
                 self.meter.record(caller.tenant_id)
                 span.set_attribute("crm.tenant_id", caller.tenant_id)

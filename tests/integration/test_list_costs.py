@@ -183,3 +183,41 @@ async def test_every_offered_sort_reads_an_index_under_row_level_security(stack:
                 assert "Index" in plan and "Sort" not in plan, (sort, plan)
     finally:
         await conn.close()
+
+
+async def test_a_callers_next_get_skips_the_settings_and_a_create_begins_with_them(
+        proxied: tuple[Host, CountingProxy], stack: DevStack) -> None:
+    """A pooled read connection remembers whose settings its session holds: the same caller's
+    next get is its one query. Another caller on the same connections still gets the settings
+    (and sees nothing of the first tenant). A create sends BEGIN with the settings in one round
+    trip, then its inserts and COMMIT."""
+    host, proxy = proxied
+    tenants = [str(uuid.uuid4()) for _ in range(2)]
+    mds = [(("authorization", f"Bearer {mint(stack, tenant_id=t, perms=PERMS)}"), ("x-tenant-id", t)) for t in tenants]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+        people = contacts_service_pb2_grpc.ContactsServiceStub(channel)
+        created: list[str] = []
+
+        async def create() -> None:
+            created.append((await people.CreateContact(contacts_service_pb2.CreateContactRequest(
+                contact=contact_pb2.Contact(first_name="Ada", email=f"a{len(created)}@ex.com")), metadata=mds[0])).id)
+
+        spent = await _cheapest(proxy, create)
+        # BEGIN goes out with the settings in one simple query, the inserts as prepared
+        # statements, then COMMIT: no separate BEGIN or set_config round trip.
+        assert [q.split(";")[0] for q in spent.queries] == ["BEGIN READ WRITE", "COMMIT"], spent
+        assert "set_config('app.tenant_id'" in spent.queries[0], spent
+        mine = created[0]
+
+        async def get_mine() -> None:
+            assert (await people.GetContact(contacts_service_pb2.GetContactRequest(id=mine), metadata=mds[0])).id == mine
+
+        spent = await _cheapest(proxy, get_mine)
+        assert (spent.statements, spent.round_trips) == (1, 1), spent
+        for _ in range(3):  # the other tenant on the same connections: its settings, not the first's
+            before = proxy.snapshot()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await people.GetContact(contacts_service_pb2.GetContactRequest(id=mine), metadata=mds[1])
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+            assert any("set_config" in q for q in proxy.snapshot().since(before).queries)
+            await get_mine()
