@@ -59,7 +59,9 @@ async def pages(source: Source, clients: ServiceClients, tenant_id: str) -> Asyn
     ))
     token = ""
     while True:
-        request = source.request(limit=PAGE_SIZE, page_token=token)
+        # Generic messages found by name: their fields are set by name (no static type knows them).
+        request: Any = source.request()
+        request.limit, request.page_token = PAGE_SIZE, token
         # A fresh short-lived token per page: a long reindex outlives one.
         metadata = clients.as_service(SEARCH_SERVICE, tenant_id, [rtype.read_permission])
         try:
