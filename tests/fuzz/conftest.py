@@ -8,7 +8,9 @@ deactivating or re-roling that user would end the token and turn the rest of the
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -50,6 +52,10 @@ class Seeded:
     headers: dict[str, str]
     # (METHOD or "*", path template) -> {parameter: value}; the first matching entry wins.
     path_values: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    # (METHOD, path template) -> a request body that succeeds, the example schemathesis starts from.
+    bodies: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # (METHOD, path template) -> query parameters that succeed, as examples.
+    queries: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def values_for(self, method: str, path: str) -> dict[str, str]:
         for m, p, values in self.path_values:
@@ -82,12 +88,16 @@ def seeded(fuzz_stack: DevStack) -> Seeded:
         c.headers.update({"Authorization": f"Bearer {token}", "X-Tenant-ID": tid})
         admin_id = c.get("/v1/auth/userinfo").json()["data"]["sub"]
         refresh_token = c.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["data"]["refreshToken"]
+        # A third session, for the operation that ends one; the token's `sid` claim names it.
+        ended = c.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["data"]["accessToken"]
+        session_gone = json.loads(base64.urlsafe_b64decode(ended.split(".")[1] + "=="))["sid"]
 
         def contact(first: str) -> str:
             return str(_created(c.post("/v1/contacts", json={
                 "firstName": first, "lastName": "Seed", "email": f"{first.lower()}-{uuid.uuid4().hex[:6]}@example.com"}))["id"])
 
-        ann, bob, cid, gone = contact("Ann"), contact("Bob"), contact("Cid"), contact("Gone")
+        ann, bob, cid, gone, dan = contact("Ann"), contact("Bob"), contact("Cid"), contact("Gone"), contact("Dan")
+        bulk_gone = [contact("Del"), contact("Dora")]
         rel = _created(c.post(f"/v1/contacts/{ann}/relationships", json={"relatedContactId": bob, "type": "colleague"}))["id"]
         rel_gone = _created(c.post(f"/v1/contacts/{ann}/relationships", json={"relatedContactId": cid, "type": "friend"}))["id"]
         import_job = _created(c.post("/v1/contacts/import", headers={"Content-Type": "text/csv"},
@@ -109,7 +119,7 @@ def seeded(fuzz_stack: DevStack) -> Seeded:
                 "email": f"{first.lower()}-{uuid.uuid4().hex[:6]}@example.com", "password": PASSWORD,
                 "firstName": first, "lastName": "Seed", "roles": ["sales_rep"]}))["id"])
 
-        uma, ulf = user("Uma"), user("Ulf")
+        uma, ulf, ute = user("Uma"), user("Ulf"), user("Ute")
         _created(c.post(f"/v1/users/{uma}/roles", json={"roleId": role["key"]}))
         _created(c.post(f"/v1/users/{uma}/avatar", headers={"Content-Type": "image/png"}, content=_png()))
         team = _created(c.post("/v1/users/teams", json={"name": "Fuzzers"}))["id"]
@@ -125,9 +135,12 @@ def seeded(fuzz_stack: DevStack) -> Seeded:
             time.sleep(0.2)
         assert audit_id, "no audit entry arrived"
 
+        sales = _seed_sales(c, contact_id=ann, user_id=uma)
+
     s = Seeded(base_url=fuzz_stack.base_url, email=email, tenant_id=tid, admin_id=admin_id, token=token, refresh_token=refresh_token,
                headers={"Authorization": f"Bearer {token}", "X-Tenant-ID": tid})
     s.path_values = [
+        ("DELETE", "/v1/auth/sessions/{id}", {"id": session_gone}),
         ("DELETE", "/v1/contacts/{id}", {"id": gone}),
         ("*", "/v1/contacts/{id}", {"id": ann}),
         ("*", "/v1/contacts/{id}/activities", {"id": ann}),
@@ -152,9 +165,225 @@ def seeded(fuzz_stack: DevStack) -> Seeded:
         ("*", "/v1/users/teams/{id}/members/{user_id}", {"id": team, "user_id": uma}),
         ("*", "/v1/users/{id}/roles/{role_id}", {"id": uma, "role_id": role["key"]}),
     ]
+    s.path_values += sales.path_values
+    s.bodies, s.queries = sales.bodies, sales.queries
+    s.bodies |= {
+        ("PUT", "/v1/contacts/{id}"): {"firstName": "Ann", "lastName": "Seed", "email": "ann.seed@example.com"},
+        ("POST", "/v1/contacts/{id}/relationships"): {"relatedContactId": dan, "type": "friend"},
+        ("PUT", "/v1/contacts/{id}/relationships/{rel_id}"): {"type": "colleague", "notes": "Met at a fair"},
+        ("POST", "/v1/activities"): {"type": "task", "subject": "Send the offer", "contactId": ann},
+        ("POST", "/v1/activities/tasks"): {"subject": "Call back", "contactId": ann},
+        ("POST", "/v1/activities/notes"): {"body": "Prefers mornings", "contactId": ann},
+        ("POST", "/v1/activities/emails"): {"subject": "Pricing", "fromAddress": "me@example.com",
+                                            "toAddresses": ["ann@example.com"], "contactId": ann},
+        ("POST", "/v1/activities/events"): {"subject": "Demo", "startAt": "2030-01-07T09:00:00Z",
+                                            "endAt": "2030-01-07T10:00:00Z"},
+        ("PUT", "/v1/activities/{id}"): {"subject": "Call back", "contactId": ann},
+        ("PUT", "/v1/activities/{id}/reschedule"): {"dueAt": "2030-01-08T15:00:00Z"},
+        ("POST", "/v1/activities/calls"): {"direction": "inbound", "outcome": "voicemail", "durationSeconds": 95,
+                                           "contactId": ann},
+        ("POST", "/v1/activities/schedule"): {"subject": "Kick-off", "durationMinutes": 45, "from": "2030-01-07T00:00:00Z",
+                                              "to": "2030-01-11T00:00:00Z", "contactId": ann},
+        ("PUT", "/v1/activities/calendar/connection"): {"url": "http://127.0.0.1:9/cal/", "username": "fuzz",
+                                                        "password": "secret"},
+        ("POST", "/v1/activities/calendar/sync"): {},
+        ("POST", "/v1/contacts"): {"firstName": "Eve", "lastName": "Example", "email": "eve@example.com"},
+        ("POST", "/v1/contacts/bulk"): {"items": [{"firstName": "Bo", "lastName": "Bulk", "email": "bo@example.com"}]},
+        ("DELETE", "/v1/contacts/bulk"): {"ids": bulk_gone},
+        ("POST", "/v1/contacts/validate"): {"firstName": "Val", "lastName": "Id", "email": "val@example.com"},
+        ("POST", "/v1/contacts/deduplicate"): {"dryRun": True},
+        ("POST", "/v1/contacts/search"): {"query": "seed", "limit": 10},
+        ("POST", "/v1/audit/logs"): {"action": "document.signed", "entityType": "contact", "entityId": ann},
+        ("POST", "/v1/audit/logs/search"): {"query": "contact", "limit": 10},
+        ("POST", "/v1/audit/reports/export"): {"format": "csv"},
+        ("POST", "/v1/audit/data-purge"): {"dryRun": True},
+        ("PUT", "/v1/audit/retention-policies"): {"policies": [{"category": "data", "retentionDays": 400}]},
+        ("POST", "/v1/auth/password/reset"): {"email": "nobody@example.com"},
+        ("POST", "/v1/auth/sessions/validate"): {"token": token},
+        ("POST", "/v1/roles"): {"key": "fuzz_reader", "name": "Reader", "permissions": ["contacts:read"]},
+        ("PUT", "/v1/roles/{id}"): {"name": "Writer", "permissions": ["contacts:read", "contacts:write"]},
+        ("POST", "/v1/users"): {"email": "new.user@example.com", "firstName": "New", "lastName": "User",
+                                "password": PASSWORD, "roles": ["read_only"]},
+        ("PUT", "/v1/users/{id}"): {"firstName": "Uma", "lastName": "Seed"},
+        ("PUT", "/v1/users/{id}/profile"): {"title": "Account executive", "timezone": "Europe/Berlin"},
+        ("PUT", "/v1/users/{id}/preferences"): {"preferences": {"theme": "dark"}},
+        ("POST", "/v1/users/teams"): {"name": "Second team"},
+        ("POST", "/v1/users/teams/{id}/members"): {"userId": ute},
+        ("PUT", "/v1/tenants/{id}/config"): {"timezone": "Europe/Berlin", "currency": "EUR"},
+        ("PUT", "/v1/tenants/{id}/features"): {"features": {"workflows": True}},
+        ("PUT", "/v1/tenants/{id}/limits"): {"limits": {"users": 10}},
+        ("POST", "/v1/users/{id}/roles"): {"roleId": "read_only"},
+        ("PUT", "/v1/users/teams/{id}"): {"name": "Fuzzers", "description": "The sweep's team"},
+        ("POST", "/v1/auth/register"): {"email": f"fuzz-reg-{uuid.uuid4().hex[:8]}@example.com",
+                                        "password": PASSWORD, "tenantName": "Registered"},
+        ("PUT", "/v1/tenants/{id}/billing"): {
+            "companyName": "Fuzz GmbH", "billingEmail": "billing@fuzz.example",
+            "address": {"line1": "Hauptstr. 1", "city": "Berlin", "postalCode": "10115", "country": "de"}},
+        ("POST", "/v1/tenants/{id}/billing/upgrade"): {"plan": "professional"},
+    }
+    for kind in ("accounts", "activities", "contacts", "deals", "leads"):
+        s.bodies[("POST", f"/v1/search/{kind}")] = {"query": "seed"}
+    for name in ("global", "advanced"):
+        s.bodies[("POST", f"/v1/search/{name}")] = {"query": "seed", "limit": 10}
+    for name in ("autocomplete", "suggestions"):
+        s.bodies[("POST", f"/v1/search/{name}")] = {"query": "se", "limit": 5}
     # Every other /v1/users/{id}... names the seeded user, every /v1/tenants/{id}... the own tenant.
     for suffix in ("", "/activate", "/avatar", "/deactivate", "/permissions", "/preferences", "/profile", "/roles"):
         s.path_values.append(("*", f"/v1/users/{{id}}{suffix}", {"id": uma}))
     for suffix in ("", "/billing", "/billing/upgrade", "/config", "/features", "/invoices", "/limits", "/usage"):
         s.path_values.append(("*", f"/v1/tenants/{{id}}{suffix}", {"id": tid}))
     return s
+
+
+@dataclass
+class Sales:
+    path_values: list[tuple[str, str, dict[str, str]]]
+    bodies: dict[tuple[str, str], Any]
+    queries: dict[tuple[str, str], dict[str, str]]
+
+
+STAGES = [{"name": "New", "probability": 10, "kind": "open"}, {"name": "Offer", "probability": 60, "kind": "open"},
+          {"name": "Won", "probability": 100, "kind": "won"}, {"name": "Lost", "probability": 0, "kind": "lost"}]
+
+
+def _seed_sales(c: httpx.Client, *, contact_id: str, user_id: str) -> Sales:
+    """Accounts, pipelines, deals, leads and an OAuth client, each with records of its own for the
+    operations that destroy or change them for good (delete, merge, convert)."""
+
+    def made(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return _created(c.post(path, json=body))
+
+    def account(name: str) -> str:
+        return str(made("/v1/accounts", {"name": name})["id"])
+
+    acme, kid, spare_kid, gone = account("Acme Seed"), account("Acme Kid"), account("Acme Spare"), account("Gone Inc")
+    merge_into, merged, merge_into2, merged2 = (account(n) for n in ("Merge Target", "Merged", "Target 2", "Merged 2"))
+    made(f"/v1/accounts/{acme}/children", {"childId": kid})
+    made("/v1/accounts/territories", {"key": "north", "name": "North"})
+    made("/v1/accounts/territories", {"key": "gone", "name": "Gone"})
+    merge_job = str(made("/v1/accounts/merge", {"targetId": merge_into, "sourceIds": [merged]})["jobId"])
+
+    pipeline = made("/v1/pipelines", {"name": "Fuzz sales", "stages": STAGES})
+    pid, stages = pipeline["id"], {st["name"]: st["id"] for st in pipeline["stages"]}
+    renamed = made("/v1/pipelines", {"name": "Renamed by the sweep", "stages": STAGES})["id"]
+    pipeline_gone = made("/v1/pipelines", {"name": "Gone", "stages": STAGES})["id"]
+    # Reordering names every stage of the pipeline: one whose stages no other operation changes.
+    reordered = made("/v1/pipelines", {"name": "Reordered", "stages": STAGES})
+    spare_stage = made(f"/v1/pipelines/{pid}/stages", {"name": "Spare", "probability": 20, "kind": "open"})["id"]
+    rule_body = {"name": "Offer made", "trigger": {"event": "stage_entered", "stageId": stages["Offer"]},
+                 "actions": [{"setField": {"field": "forecastCategory", "value": "commit"}}]}
+    rule, rule_gone = made(f"/v1/pipelines/{pid}/automation", rule_body)["id"], made(
+        f"/v1/pipelines/{pid}/automation", {**rule_body, "name": "Gone"})["id"]
+
+    def deal(name: str) -> str:
+        return str(made("/v1/deals", {"name": name, "pipelineId": pid, "amount": "1000", "currency": "EUR",
+                                      "accountId": acme, "contactId": contact_id})["id"])
+
+    big, deal_gone = deal("Big deal"), deal("Gone deal")
+
+    def lead(first: str) -> str:
+        return str(made("/v1/leads", {"firstName": first, "lastName": "Seed", "company": f"{first} Ltd",
+                                      "email": f"{first.lower()}-{uuid.uuid4().hex[:6]}@example.com"})["id"])
+
+    lee, to_convert, to_bulk_convert, lead_gone = lead("Lee"), lead("Conrad"), lead("Bulk"), lead("Gone")
+    rule_body_leads = {"name": "Everyone", "userIds": [user_id], "active": True}
+    assignment = made("/v1/leads/assignment-rules", rule_body_leads)["id"]
+    assignment_gone = made("/v1/leads/assignment-rules", {**rule_body_leads, "name": "Gone"})["id"]
+    form = made("/v1/leads/forms", {"name": "Contact us"})
+
+    client_body = {"name": "Fuzz app", "redirectUris": [REDIRECT], "permissions": ["contacts:read"],
+                   "confidential": True, "grantTypes": ["authorization_code", "client_credentials"]}
+    client = made("/v1/auth/clients", client_body)
+    client_id, client_gone = client["client"]["id"], made("/v1/auth/clients", client_body)["client"]["id"]
+
+    path_values: list[tuple[str, str, dict[str, str]]] = [
+        ("DELETE", "/v1/accounts/{id}", {"id": gone}),
+        ("*", "/v1/accounts/{id}", {"id": acme}),
+        ("*", "/v1/accounts/{id}/parent", {"id": spare_kid}),
+        ("*", "/v1/accounts/merge/{job_id}", {"job_id": merge_job}),
+        ("DELETE", "/v1/accounts/territories/{key}", {"key": "gone"}),
+        ("*", "/v1/accounts/territories/{key}", {"key": "north"}),
+        ("PUT", "/v1/pipelines/{id}", {"id": renamed}),
+        ("DELETE", "/v1/pipelines/{id}", {"id": pipeline_gone}),
+        ("*", "/v1/pipelines/{id}/stages/reorder", {"id": reordered["id"]}),
+        ("DELETE", "/v1/pipelines/{id}/stages/{stage_id}", {"id": pid, "stage_id": spare_stage}),
+        ("*", "/v1/pipelines/{id}/stages/{stage_id}", {"id": pid, "stage_id": stages["Offer"]}),
+        ("DELETE", "/v1/pipelines/{id}/automation/{rule_id}", {"id": pid, "rule_id": rule_gone}),
+        ("*", "/v1/pipelines/{id}/automation/{rule_id}", {"id": pid, "rule_id": rule}),
+        ("*", "/v1/pipelines/{id}/automation/{rule_id}/test", {"id": pid, "rule_id": rule}),
+        ("DELETE", "/v1/deals/{id}", {"id": deal_gone}),
+        ("DELETE", "/v1/leads/{id}", {"id": lead_gone}),
+        ("*", "/v1/leads/{id}/convert", {"id": to_convert}),
+        ("DELETE", "/v1/leads/assignment-rules/{id}", {"id": assignment_gone}),
+        ("*", "/v1/leads/assignment-rules/{id}", {"id": assignment}),
+        ("*", "/v1/leads/forms/{id}", {"id": form["id"]}),
+        ("*", "/v1/leads/forms/{id}/rotate-key", {"id": form["id"]}),
+        ("DELETE", "/v1/auth/clients/{id}", {"id": client_gone}),
+        ("*", "/v1/auth/clients/{id}", {"id": client_id}),
+    ]
+    # Every other /v1/accounts/{id}..., /v1/pipelines/{id}..., /v1/deals/{id}... and /v1/leads/{id}...
+    # names the seeded account, pipeline, deal and lead.
+    for suffix in ("", "/children", "/contacts", "/deals", "/hierarchy", "/territory"):
+        path_values.append(("*", f"/v1/accounts/{{id}}{suffix}", {"id": acme}))
+    for suffix in ("", "/automation", "/stages"):
+        path_values.append(("*", f"/v1/pipelines/{{id}}{suffix}", {"id": pid}))
+    for suffix in ("", "/clone", "/history", "/move-stage"):
+        path_values.append(("*", f"/v1/deals/{{id}}{suffix}", {"id": big}))
+    for suffix in ("", "/qualify", "/score", "/scoring-history", "/enrich"):
+        path_values.append(("*", f"/v1/leads/{{id}}{suffix}", {"id": lee}))
+
+    bodies: dict[tuple[str, str], Any] = {
+        ("POST", "/v1/accounts"): {"name": "Globex", "domain": "globex.example", "industry": "Software"},
+        ("PUT", "/v1/accounts/{id}"): {"name": "Acme Seed", "industry": "Manufacturing"},
+        ("POST", "/v1/accounts/{id}/children"): {"childId": spare_kid},
+        ("PUT", "/v1/accounts/{id}/parent"): {"parentId": acme},
+        ("PUT", "/v1/accounts/{id}/territory"): {"territory": "north"},
+        ("POST", "/v1/accounts/territories"): {"key": "west", "name": "West"},
+        ("PUT", "/v1/accounts/territories/{key}"): {"name": "North and East"},
+        ("POST", "/v1/accounts/merge"): {"targetId": merge_into2, "sourceIds": [merged2]},
+        ("POST", "/v1/pipelines"): {"name": "Renewals", "stages": STAGES},
+        ("PUT", "/v1/pipelines/{id}"): {"name": "Renamed", "stages": STAGES},
+        ("POST", "/v1/pipelines/{id}/stages"): {"name": "Review", "probability": 30, "kind": "open"},
+        ("PUT", "/v1/pipelines/{id}/stages/{stage_id}"): {"name": "Offer", "probability": 65, "kind": "open"},
+        ("POST", "/v1/pipelines/{id}/stages/reorder"): {"stageIds": [st["id"] for st in reversed(reordered["stages"])]},
+        ("POST", "/v1/pipelines/{id}/automation"): rule_body,
+        ("PUT", "/v1/pipelines/{id}/automation/{rule_id}"): rule_body,
+        ("POST", "/v1/pipelines/{id}/automation/{rule_id}/test"): {"dealId": big},
+        ("POST", "/v1/deals"): {"name": "New deal", "pipelineId": pid, "amount": "500", "currency": "EUR"},
+        ("PUT", "/v1/deals/{id}"): {"name": "Big deal", "amount": "1200", "currency": "EUR"},
+        ("POST", "/v1/deals/{id}/move-stage"): {"stageId": stages["Offer"]},
+        ("POST", "/v1/deals/{id}/clone"): {"name": "Big deal, again"},
+        ("POST", "/v1/deals/bulk-update"): {"ids": [big], "changes": {"description": "bulk"}},
+        ("POST", "/v1/leads"): {"firstName": "Nia", "lastName": "New", "email": "nia@example.com", "company": "Nia Co"},
+        ("PUT", "/v1/leads/{id}"): {"firstName": "Lee", "lastName": "Seed", "company": "Lee Ltd"},
+        ("POST", "/v1/leads/{id}/qualify"): {"reason": "budget confirmed"},
+        ("POST", "/v1/leads/{id}/score"): {"score": 70, "reason": "good fit"},
+        ("POST", "/v1/leads/{id}/convert"): {},
+        ("POST", "/v1/leads/bulk-convert"): {"ids": [to_bulk_convert]},
+        ("POST", "/v1/leads/assignment-rules"): {"name": "Second", "userIds": [user_id], "active": True},
+        ("PUT", "/v1/leads/assignment-rules/{id}"): rule_body_leads,
+        ("PUT", "/v1/leads/forms/{id}"): {"name": "Contact us"},
+        ("POST", "/v1/leads/forms"): {"name": "Newsletter"},
+        ("POST", "/v1/leads/forms/{id}/rotate-key"): {},
+        ("POST", "/v1/leads/assign"): {"ids": [lee], "dryRun": True},
+        ("POST", "/v1/leads/bulk-qualify"): {"ids": [lee], "reason": "budget confirmed"},
+        ("POST", "/v1/leads/enrich"): {"ids": [lee]},
+        ("POST", "/v1/leads/capture/web-form"): {"formKey": form["key"], "pageUrl": "https://acme.example/contact",
+                                                 "fields": {"email": "web@example.com", "firstName": "Wen"}},
+        ("POST", "/v1/leads/capture/social"): {"network": "linkedin", "profile": {
+            "name": "Jane Doe", "profileUrl": "linkedin.com/in/jane-doe"}},
+        ("POST", "/v1/auth/clients"): {**client_body, "name": "Second app"},
+        ("POST", "/v1/auth/token"): {"grant_type": "client_credentials", "client_id": client_id,
+                                     "client_secret": client["clientSecret"]},
+    }
+    queries = {
+        ("PUT", "/v1/deals/{id}"): {"updateMask": "name,amount,currency"},
+        ("PUT", "/v1/leads/{id}"): {"updateMask": "firstName,lastName,company"},
+        ("GET", "/v1/auth/authorize"): {
+            "responseType": "code", "clientId": client_id, "redirectUri": REDIRECT, "state": "fuzz",
+            "codeChallenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "codeChallengeMethod": "S256"},
+    }
+    return Sales(path_values, bodies, queries)
+
+
+REDIRECT = "http://127.0.0.1:7777/callback"
