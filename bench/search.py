@@ -168,22 +168,16 @@ async def indexing_throughput(admin: asyncpg.Connection, nats_url: str, events: 
     )
 
 
-async def wait_consumers_idle(nats_url: str, names: tuple[str, ...] = ("search", "audit"), timeout: float = 300.0
-                              ) -> None:
-    """Until the event consumers have caught up, so their work does not fall into a measured window."""
+async def wait_consumers_idle(nats_url: str, timeout: float = 300.0) -> None:
+    """Until every durable consumer of the event stream (search, audit, usage, conversions,
+    automation ...) has caught up, so their work does not fall into a measured window."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < timeout:
-            pending = 0
-            for name in names:
-                try:
-                    info = await js.consumer_info("CRM", name)
-                except nats.js.errors.NotFoundError:
-                    continue
-                pending += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-            if pending == 0:
+            consumers = await js.consumers_info("CRM")
+            if all(not (c.num_pending or c.num_ack_pending) for c in consumers):
                 return
             await asyncio.sleep(0.1)
     finally:

@@ -432,6 +432,12 @@ class Conversions:
             await asyncio.sleep(self.recovery_seconds)
 
     # --- orphans found from the callee's events ------------------------------------------
+    @staticmethod
+    def made_by_a_step(event: dict[str, Any]) -> bool:
+        """Whether a conversion step made the record (its request id says so): every other
+        created event is acknowledged without a transaction."""
+        return STEP_REQUEST_RE.search(str(event.get("requestid") or "")) is not None
+
     async def on_created(self, conn: AsyncConnection, event: dict[str, Any]) -> None:
         """A contact, account or deal was created: if a conversion step made it, make sure the
         saga knows it (running) or that it does not outlive the saga (over and not kept)."""

@@ -29,7 +29,8 @@ async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     conversions = Conversions(runtime.db, domain, peers)
     forms = Forms(runtime.db, domain, routing)
     for name, subject in CREATED_EVENTS.items():
-        runtime.consume(SCHEMA, f"leads-conversion-{name}", subject, conversions.on_created)
+        runtime.consume(SCHEMA, f"leads-conversion-{name}", subject, conversions.on_created,
+                        accepts=conversions.made_by_a_step)
     runtime.background("leads-conversion-recovery", conversions.recovery_loop)
     leads_service_pb2_grpc.add_LeadsServiceServicer_to_server(LeadsServicer(domain, conversions, forms, routing), server)
 

@@ -17,7 +17,8 @@ from services.tenants.tables import SCHEMA
 async def register(server: grpc.aio.Server, runtime: Runtime) -> None:
     domain = TenantsDomain(runtime.db, runtime.settings, runtime.revoked)
     tenants_service_pb2_grpc.add_TenantsServiceServicer_to_server(TenantsServicer(domain), server)
-    runtime.consume(SCHEMA, usage.DURABLE, "crm.>", usage.on_event, accepts=usage.accepts)
+    # Bulk writes and imports bring events in bursts: a tenant's run of them shares a transaction.
+    runtime.consume(SCHEMA, usage.DURABLE, "crm.>", usage.on_event, accepts=usage.accepts, runs=True)
 
 
 MODULE = ServiceModule(
