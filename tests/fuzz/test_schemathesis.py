@@ -1,16 +1,17 @@
 """Schemathesis sweep of every operation of gen/openapi/crm.openapi.json, through real Envoy.
 
 `st run` (the schemathesis CLI, in a process of its own) sends each operation its documented
-examples (the seeded records' ids as path parameters), schemathesis' coverage cases (boundary and
-invalid values, one part of the request at a time, unexpected methods) and a few fuzzed cases,
-as the admin of a tenant of its own. Every answer must:
+examples (the seeded records' ids as path parameters, a body that succeeds), schemathesis'
+coverage cases (boundary and invalid values, one part of the request at a time, unexpected
+methods) and a few fuzzed cases, as the admin of a tenant of its own. Every operation must
+succeed at least once (but those in NEVER_SUCCEEDS), and every answer must:
 
 - not be a server error: no 5xx but 503, which answers for a dependency that is down;
 - have a documented status code and content type, and a body valid against the documented schema;
 - be the project's envelope (tests/fuzz/hooks.py: `envelope`), a 422 naming the offending field.
 
 Bounded and derandomized for `make test` (the same cases every run, five fuzzed examples per
-operation: about a minute of sweep); `make fuzz` runs it longer and random (FUZZ_MAX_EXAMPLES,
+operation: about two minutes of sweep); `make fuzz` runs it longer and random (FUZZ_MAX_EXAMPLES,
 FUZZ_SEED to replay a run, FUZZ_PHASES). On failure the assertion carries schemathesis' report:
 each failure with a curl command that reproduces it.
 """
