@@ -134,10 +134,11 @@ def test_sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0(fragile:
 
         proc = fragile.kill("services", signal.SIGTERM, wait=False)
         signalled = time.monotonic()
-        # Readiness goes first; then the server takes no new rpc.
+        # Readiness goes first; then (once running jobs are stopped) the server takes no new rpc.
         refused = until(lambda: _health(fragile.grpc_port), lambda s: s != SERVING, timeout=5, interval=0.02)
         assert refused in (NOT_SERVING, "StatusCode.UNAVAILABLE"), refused
-        r = client.get(f"/v1/contacts/{ids[0]}", headers=tenant)
+        r = until(lambda: client.get(f"/v1/contacts/{ids[0]}", headers=tenant), lambda r: r.status_code != 200,
+                  timeout=5, interval=0.02)
         assert r.status_code == 503 and r.headers.get("retry-after"), (r.status_code, r.text)
         body = r.json()
         assert body["success"] is False and body["errors"][0]["code"] == "UNAVAILABLE", body

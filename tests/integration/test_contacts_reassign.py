@@ -14,6 +14,7 @@ from services.devstack import DevStack
 from tests.integration.accounts_support import account, contact, errors, events
 from tests.integration.conftest import mint
 from tests.integration.test_contacts_rest import h
+from tests.polling import until
 
 
 def _md(stack: DevStack, tenant: str, perms: list[str]) -> tuple[tuple[str, str], ...]:
@@ -37,10 +38,15 @@ def test_reassign_moves_only_the_named_accounts_contacts_and_is_idempotent(
     unlink = contacts_service_pb2.ReassignAccountRequest(from_account_ids=[target["id"]])
     assert stub.ReassignAccount(unlink, metadata=md).reassigned == 3
     assert api.get(f"/v1/contacts/{staying['id']}", headers=h(tenant)).json()["data"]["accountId"] == ""
-    found = events(stack, t, {"crm.contacts.contact.updated"}, subject="crm.contacts.>")
-    moves = [(e["subject"], e["data"]["changes"]["accountId"]["to"]) for e in found
-             if e["type"] == "crm.contacts.contact.updated"]
-    assert sorted(moves[:2]) == sorted((c["id"], target["id"]) for c in moving) and len(moves) == 5
+
+    def moves() -> list[tuple[str, str]]:
+        found = events(stack, t, {"crm.contacts.contact.updated"}, subject="crm.contacts.>")
+        return [(e["subject"], e["data"]["changes"]["accountId"]["to"]) for e in found
+                if e["type"] == "crm.contacts.contact.updated"]
+
+    # The relay publishes in batches: wait for all five, not the first.
+    moved = until(moves, lambda m: len(m) >= 5)
+    assert sorted(moved[:2]) == sorted((c["id"], target["id"]) for c in moving) and len(moved) == 5
 
 
 def test_reassign_is_tenant_bound_checked_and_guarded(api: httpx.Client, stack: DevStack,
