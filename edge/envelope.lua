@@ -266,6 +266,12 @@ function envoy_on_response(handle)
 
   local status = tonumber(headers:get(":status")) or 500
   grpc_status = tonumber(field("grpc-status") or "")
+  local server_cancelled = grpc_status == 1
+  if server_cancelled then
+    -- A client that cancels gets no answer at all: a CANCELLED that comes back is the server
+    -- dropping a call it had not started (a stopping process does), which a retry will serve.
+    grpc_status = 14
+  end
   local success, data, errors, pagination = false, "null", nil, nil
 
   if req.health and (status == 200 or status == 503) then
@@ -320,7 +326,7 @@ function envoy_on_response(handle)
         local message = (field("grpc-message") or ""):gsub("%%(%x%x)", function(h)
           return string.char(tonumber(h, 16))
         end)
-        if message == "" then
+        if message == "" or server_cancelled then
           message = MESSAGES[status] or "Request failed"
         end
         errors = error_list(GRPC_NAMES[grpc_status] or "UNKNOWN", message)

@@ -50,6 +50,7 @@ ERRORS: dict[str, tuple[grpc.StatusCode, str]] = {
     "invalid": (grpc.StatusCode.INVALID_ARGUMENT, 'id "invalid" is not a UUID (ü, 100%)'),
     "busy": (grpc.StatusCode.RESOURCE_EXHAUSTED, "quota used up"),
     "unavailable": (grpc.StatusCode.UNAVAILABLE, "database restarting"),
+    "cancelled": (grpc.StatusCode.CANCELLED, "CANCELLED"),  # as a stopping server drops a call
     "unauthenticated": (grpc.StatusCode.UNAUTHENTICATED, "session revoked"),
     "deadline": (grpc.StatusCode.DEADLINE_EXCEEDED, "took too long"),
     "internal": (grpc.StatusCode.INTERNAL, SECRET),

@@ -109,6 +109,7 @@ def test_validation_errors_are_422_with_the_services_list(client: httpx.Client, 
         ("busy", 429, "RESOURCE_EXHAUSTED", "quota used up"),
         ("unauthenticated", 401, "UNAUTHENTICATED", "session revoked"),
         ("unavailable", 503, "UNAVAILABLE", "database restarting"),
+        ("cancelled", 503, "UNAVAILABLE", "Service unavailable"),
         ("deadline", 504, "DEADLINE_EXCEEDED", "took too long"),
     ],
 )

@@ -175,6 +175,37 @@ def test_sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0(fragile:
     assert r.json()["data"]["title"] == "Drained"
 
 
+def test_requests_meeting_a_stopping_process_get_503_never_500(fragile: DevStack, client: httpx.Client) -> None:
+    """Reads sent all through a SIGTERM: each is served (200) or refused with 503 and Retry-After.
+    A call the stopping gRPC server drops comes back CANCELLED, which the edge answers as 503."""
+    tenant = _h(sign_up(client))
+    cid = client.post("/v1/contacts", headers=tenant, json={"firstName": "Steady"}).json()["data"]["id"]
+    for _ in range(2):  # the dropped call is a race: two stops make meeting it likely
+        seen: list[tuple[int, str]] = []
+        stop = threading.Event()
+
+        def read(seen: list[tuple[int, str]] = seen, stop: threading.Event = stop) -> None:
+            with httpx.Client(base_url=fragile.base_url, timeout=30) as c:
+                while not stop.is_set():
+                    r = c.get(f"/v1/contacts/{cid}", headers=tenant)
+                    seen.append((r.status_code, r.headers.get("retry-after", "")))
+
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for t in readers:
+            t.start()
+        until(seen.__len__, lambda n: n >= 30, timeout=10)
+        proc = fragile.kill("services", signal.SIGTERM, wait=False)
+        proc.wait(timeout=GRACE + 10)
+        stop.set()
+        for t in readers:
+            t.join(timeout=30)
+        fragile.restart("services")
+        fragile.wait_healthy()
+        assert {status for status, _ in seen} <= {200, 503}, sorted(set(seen))
+        assert all(retry for status, retry in seen if status == 503), "a 503 without Retry-After"
+        assert (200, "") in seen and any(status == 503 for status, _ in seen), sorted(set(seen))
+
+
 def test_without_nats_the_process_stays_ready_and_says_nats_is_down(fragile: DevStack, client: httpx.Client) -> None:
     tenant = _h(sign_up(client))
     port = fragile.grpc_port
