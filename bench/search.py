@@ -168,15 +168,16 @@ async def indexing_throughput(admin: asyncpg.Connection, nats_url: str, events: 
     )
 
 
-async def wait_consumers_idle(nats_url: str, timeout: float = 300.0) -> None:
+async def wait_consumers_idle(nats_url: str, timeout: float = 300.0, names: tuple[str, ...] = ()) -> None:
     """Until every durable consumer of the event stream (search, audit, usage, conversions,
-    automation ...) has caught up, so their work does not fall into a measured window."""
+    automation ...), or those named, has caught up, so their work does not fall into a
+    measured window."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < timeout:
-            consumers = await js.consumers_info("CRM")
+            consumers = [c for c in await js.consumers_info("CRM") if not names or c.name in names]
             if all(not (c.num_pending or c.num_ack_pending) for c in consumers):
                 return
             await asyncio.sleep(0.1)
