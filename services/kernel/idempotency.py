@@ -57,6 +57,11 @@ def fingerprint_of(request: Message) -> str:
     return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
+def _running(fingerprint: str) -> bytes:
+    """A claim on a key, as of now (a claim not renewed for ABANDONED_SECONDS may be taken over)."""
+    return json.dumps({"state": "running", "hash": fingerprint, "at": time.time()}).encode()
+
+
 class IdempotencyKeys:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
@@ -77,7 +82,7 @@ class IdempotencyKeys:
         kv = await self._store(self._bucket())
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
-            claim = json.dumps({"state": "running", "hash": fingerprint, "at": time.time()}).encode()
+            claim = _running(fingerprint)
             try:
                 return await self._run(kv, scope, fingerprint, await self._store(kv.create(scope, claim)), run)
             except KeyWrongLastSequenceError:
@@ -110,7 +115,7 @@ class IdempotencyKeys:
         try:
             response, trailers = await run()
         except BaseException:
-            renewing.cancel()
+            renewing.cancel()  # (the finally below cancels it on success)
             with contextlib.suppress(BaseException):
                 await renewing  # settled, so `held` names the claim's last revision
             # A failed attempt lets the key go, so the client may retry with it (if this fails too,
@@ -135,9 +140,8 @@ class IdempotencyKeys:
         """Keep a running claim fresh, so no one takes over a request that is only slow."""
         while True:
             await asyncio.sleep(ABANDONED_SECONDS * RENEW_FRACTION)
-            claim = json.dumps({"state": "running", "hash": fingerprint, "at": time.time()}).encode()
             try:
-                held[0] = await self._store(kv.update(scope, claim, last=held[0]))
+                held[0] = await self._store(kv.update(scope, _running(fingerprint), last=held[0]))
             except KeyWrongLastSequenceError:
                 return  # no longer ours to renew
             except Unavailable:

@@ -286,9 +286,9 @@ def _seed_sales(c: httpx.Client, *, contact_id: str, user_id: str) -> Sales:
                                       "email": f"{first.lower()}-{uuid.uuid4().hex[:6]}@example.com"})["id"])
 
     lee, to_convert, to_bulk_convert, lead_gone = lead("Lee"), lead("Conrad"), lead("Bulk"), lead("Gone")
-    rule_body_leads = {"name": "Everyone", "userIds": [user_id], "active": True}
-    assignment = made("/v1/leads/assignment-rules", rule_body_leads)["id"]
-    assignment_gone = made("/v1/leads/assignment-rules", {**rule_body_leads, "name": "Gone"})["id"]
+    assignment_body = {"name": "Everyone", "userIds": [user_id], "active": True}
+    assignment = made("/v1/leads/assignment-rules", assignment_body)["id"]
+    assignment_gone = made("/v1/leads/assignment-rules", {**assignment_body, "name": "Gone"})["id"]
     form = made("/v1/leads/forms", {"name": "Contact us"})
 
     client_body = {"name": "Fuzz app", "redirectUris": [REDIRECT], "permissions": ["contacts:read"],
@@ -361,7 +361,7 @@ def _seed_sales(c: httpx.Client, *, contact_id: str, user_id: str) -> Sales:
         ("POST", "/v1/leads/{id}/convert"): {},
         ("POST", "/v1/leads/bulk-convert"): {"ids": [to_bulk_convert]},
         ("POST", "/v1/leads/assignment-rules"): {"name": "Second", "userIds": [user_id], "active": True},
-        ("PUT", "/v1/leads/assignment-rules/{id}"): rule_body_leads,
+        ("PUT", "/v1/leads/assignment-rules/{id}"): assignment_body,
         ("PUT", "/v1/leads/forms/{id}"): {"name": "Contact us"},
         ("POST", "/v1/leads/forms"): {"name": "Newsletter"},
         ("POST", "/v1/leads/forms/{id}/rotate-key"): {},
